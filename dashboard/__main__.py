@@ -1,0 +1,7 @@
+"""``python -m dashboard`` is the ``dashboard`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,223 @@
+"""The ``dashboard`` command: serve the dashboard, publish into it, tail any SSE stream.
+
+Every failure a user can cause (a taken port, a bad URL, an unreachable server, a rejected
+request) ends in one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+
+DEFAULT_URL = "http://127.0.0.1:5006"
+DEMO_CHANNELS = ("metrics", "deploys", "alerts")
+
+
+class CLIError(Exception):
+    """A failure to report as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except CLIError as exc:
+        print(f"dashboard: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dashboard", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"dashboard {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the dashboard and the realtime API")
+    serve.add_argument("--port", type=int, default=5006, help="TCP port (default 5006)")
+    serve.add_argument("--address", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument("--feed", metavar="URL", help="show an external SSE stream instead of the demo")
+    serve.add_argument("--no-demo", action="store_true", help="do not run the demo publisher")
+    serve.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="another host:port browsers use to reach the page (repeatable)",
+    )
+    serve.set_defaults(run=_serve)
+
+    publish = commands.add_parser("publish", help="publish one event into a running dashboard")
+    publish.add_argument("channel")
+    publish.add_argument("event")
+    publish.add_argument("data", help="the payload, as JSON")
+    publish.add_argument("--url", default=DEFAULT_URL, help=f"dashboard URL (default {DEFAULT_URL})")
+    publish.add_argument("--token", help="bearer token (default: $DASHBOARD_TOKEN)")
+    publish.set_defaults(run=_publish)
+
+    tail = commands.add_parser("tail", help="print the events of any SSE endpoint, reconnecting")
+    tail.add_argument("url", help="an SSE URL, or a dashboard base URL with --channel")
+    tail.add_argument("--channel", action="append", default=[], help="channel (repeatable)")
+    tail.add_argument("--last-event-id", help="resume after this event id")
+    tail.add_argument("--json", action="store_true", help="print one JSON object per event")
+    tail.set_defaults(run=_tail)
+    return parser
+
+
+def _check_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CLIError(f"{url!r} is not an http(s) URL")
+    return url
+
+
+# -- serve ------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"port {args.port} is out of range")
+    if args.feed:
+        _check_url(args.feed)
+    return asyncio.run(_serve_async(args))
+
+
+async def _serve_async(args: argparse.Namespace) -> int:
+    from .app import create_dashboard
+    from .demo import DemoSource
+    from .hub import Hub, HubStream
+    from .server import DashboardServer, PortInUse
+
+    hub = Hub()
+
+    def page() -> Any:
+        if args.feed:
+            from .client import HubEventStream
+
+            return create_dashboard(HubEventStream(args.feed, ()), title="Realtime dashboard")
+        return create_dashboard(HubStream(hub, DEMO_CHANNELS))
+
+    server = DashboardServer(
+        hub,
+        page=page,
+        port=args.port,
+        address=args.address,
+        token=os.environ.get("DASHBOARD_TOKEN") or None,
+        websocket_origins=args.allow_websocket_origin,
+    )
+    try:
+        await server.start()
+    except PortInUse as exc:
+        raise CLIError(f"{exc.strerror}; pick another with --port") from None
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {args.address}:{args.port}: {exc.strerror}") from None
+    demo = None
+    if not args.feed and not args.no_demo:
+        demo = DemoSource()
+        demo.start(hub)
+
+    print(f"Dashboard:  {server.url}/", flush=True)
+    print(f"Events:     {server.url}/api/events?channel=metrics", flush=True)
+    if server.token_generated:
+        print(f"Publish token (set DASHBOARD_TOKEN to choose one): {server.token}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    print("Shutting down.", flush=True)
+    if demo is not None:
+        await demo.stop()
+    await server.stop()
+    return 0
+
+
+# -- publish ----------------------------------------------------------------------------
+
+
+def _publish(args: argparse.Namespace) -> int:
+    base = _check_url(args.url).rstrip("/")
+    token = args.token or os.environ.get("DASHBOARD_TOKEN")
+    if not token:
+        raise CLIError("no token: pass --token or set DASHBOARD_TOKEN (printed by `dashboard serve`)")
+    try:
+        data = json.loads(args.data)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"DATA is not valid JSON: {exc}") from None
+    body = json.dumps({"channel": args.channel, "event": args.event, "data": data}).encode()
+    request = urllib.request.Request(
+        f"{base}/api/publish",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as exc:
+        raise CLIError(f"{exc.code}: {_error_message(exc.read())}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CLIError(f"cannot reach {base}: {reason}") from None
+    print(answer.get("id", answer))
+    return 0
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("message", body.decode(errors="replace")))
+    except (ValueError, AttributeError):
+        return body.decode(errors="replace")[:200]
+
+
+# -- tail -------------------------------------------------------------------------------
+
+
+def _tail(args: argparse.Namespace) -> int:
+    url = _check_url(args.url)
+    if args.channel:
+        parts = urllib.parse.urlsplit(url)
+        if parts.path in ("", "/"):
+            url = url.rstrip("/") + "/api/events"
+        query = urllib.parse.urlencode([("channel", name) for name in args.channel])
+        url += ("&" if "?" in url else "?") + query
+    return asyncio.run(_tail_async(url, args.last_event_id, args.json))
+
+
+async def _tail_async(url: str, last_event_id: str | None, as_json: bool) -> int:
+    from .client import SSESubscription
+
+    subscription = SSESubscription(url, last_event_id=last_event_id)
+    previous_error = None
+
+    def report(status: Any) -> None:
+        nonlocal previous_error
+        if status.last_error and status.last_error != previous_error:
+            previous_error = status.last_error
+            print(f"# {status.state.value}: {status.last_error}", file=sys.stderr, flush=True)
+
+    subscription.watch_status(report)
+    try:
+        async for event in subscription:
+            if as_json:
+                line = json.dumps({"event": event.event, "id": event.id, "data": event.data})
+            else:
+                line = f"{event.event}\t{event.id}\t{event.data}"
+            print(line, flush=True)
+    finally:
+        await subscription.aclose()
+    if subscription.fatal_error:
+        raise CLIError(subscription.fatal_error)
+    return 0

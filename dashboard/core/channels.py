@@ -1,0 +1,61 @@
+"""Channel names and kinds, with the same rules as Pusher Channels.
+
+A name is 1 to 164 characters of ``[A-Za-z0-9_\\-=@,.;]``; its prefix gives its kind.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+
+from .errors import InvalidChannel
+
+MAX_CHANNEL_LENGTH = 164
+_CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-=@,.;]{1,164}")
+
+
+class ChannelKind(enum.Enum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+    PRESENCE = "presence"
+
+
+def validate_channel(name: object) -> str:
+    """Return ``name`` if it is a valid channel name.
+
+    Raises:
+        InvalidChannel: with a message that says which rule was broken.
+    """
+    if not isinstance(name, str):
+        raise InvalidChannel(f"channel must be a string, not {type(name).__name__}")
+    if not name:
+        raise InvalidChannel("channel must not be empty")
+    if len(name) > MAX_CHANNEL_LENGTH:
+        raise InvalidChannel(f"channel is {len(name)} characters long; the limit is 164")
+    if not _CHANNEL_RE.fullmatch(name):
+        raise InvalidChannel(
+            f"channel {name!r} may only contain letters, digits and _ - = @ , . ;"
+        )
+    return name
+
+
+def validate_channels(names: Iterable[object]) -> tuple[str, ...]:
+    """Validate several names; duplicates are dropped, first occurrence order kept.
+
+    Raises:
+        InvalidChannel: when any name is invalid or none is given.
+    """
+    unique = tuple(dict.fromkeys(validate_channel(name) for name in names))
+    if not unique:
+        raise InvalidChannel("at least one channel is required")
+    return unique
+
+
+def channel_kind(name: str) -> ChannelKind:
+    """Classify a (valid) channel name by its prefix."""
+    if name.startswith("presence-"):
+        return ChannelKind.PRESENCE
+    if name.startswith("private-"):
+        return ChannelKind.PRIVATE
+    return ChannelKind.PUBLIC

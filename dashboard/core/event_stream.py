@@ -1,0 +1,63 @@
+"""Our SSE stream protocol on top of the generic SSE codec: what ``/api/events`` writes.
+
+A stream is::
+
+    retry: 3000 / event: connected / id: <cursor> / data: {"channels", "epoch", "heartbeat"}
+    event: reset / id: <cursor> / data: {"channel", "reason", "offset"}     (once per lost channel)
+    event: <name> / id: <cursor> / data: <envelope>                        (one per event)
+    : heartbeat                                                            (when idle)
+
+Every ``id`` is a full :mod:`~dashboard.core.cursor`, so any of them resumes the whole stream.
+Event frames are cached on the :class:`Event` itself, so a publish to N subscribers of one
+channel encodes its frame once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from .cursor import Reset, encode_cursor
+from .events import Event
+from .sse import encode_sse
+
+HEARTBEAT_FRAME = encode_sse(comment="heartbeat")
+_FRAME = "sse"
+_BODY = "sse-body"
+
+
+def connected_frame(
+    cursor_id: str, channels: Sequence[str], epoch: str, heartbeat: float, retry_ms: int
+) -> bytes:
+    """The first block of a stream: reconnect hint, subscription info and the start cursor."""
+    data = json.dumps({"channels": list(channels), "epoch": epoch, "heartbeat": heartbeat})
+    return encode_sse(data, event="connected", id=cursor_id, retry=retry_ms)
+
+
+def reset_frame(reset: Reset, cursor_id: str) -> bytes:
+    """Tells the client that ``reset.channel`` could not resume and may have a gap."""
+    data = json.dumps({"channel": reset.channel, "reason": reset.reason, "offset": reset.offset})
+    return encode_sse(data, event="reset", id=cursor_id)
+
+
+def event_frame(event: Event) -> bytes:
+    """The frame of ``event`` for a single-channel stream, whose cursor is the event's own."""
+    frame = event.frames.get(_FRAME)
+    if frame is None:
+        frame = event.frames[_FRAME] = b"id: %s\n%s" % (
+            encode_cursor(event.epoch, {event.channel: event.offset}).encode(),
+            _body(event),
+        )
+    return frame
+
+
+def event_frame_with_cursor(event: Event, cursor_id: str) -> bytes:
+    """The frame of ``event`` in a multi-channel stream: the shared body under its own id."""
+    return b"id: %s\n%s" % (cursor_id.encode(), _body(event))
+
+
+def _body(event: Event) -> bytes:
+    body = event.frames.get(_BODY)
+    if body is None:
+        body = event.frames[_BODY] = encode_sse(event.envelope_json(), event=event.name)
+    return body

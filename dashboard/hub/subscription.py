@@ -1,0 +1,161 @@
+"""One subscriber's view of the hub: a bounded queue of events, replay first, then live.
+
+Slow-consumer policy: the queue holds at most ``maxsize`` events. When a publish finds it full,
+the subscription is closed with reason ``"overflow"`` and its queue freed at once, so a stalled
+client never grows server memory. Nothing is lost: its cursor still names the last event it
+consumed, and resuming from that cursor replays the rest from history (or says "reset" if the
+history window has moved on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+from ..core.cursor import Reset, StreamCursor, encode_cursor
+from ..core.events import Event
+
+#: Why a subscription ended.
+CLOSED = "closed"
+OVERFLOW = "overflow"
+SHUTDOWN = "shutdown"
+
+
+class Subscription:
+    """Events of ``channels`` in offset order per channel, each exactly once.
+
+    Created by :meth:`Hub.subscribe`. Iterate with ``async for``, or take batches with
+    :meth:`next_batch`; iteration ends when the subscription closes. ``closed_reason`` tells why.
+    """
+
+    def __init__(
+        self, channels: tuple[str, ...], epoch: str, maxsize: int, on_close: Callable[[Subscription], None]
+    ) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self.channels = channels
+        self.epoch = epoch
+        self.maxsize = maxsize
+        self.resets: tuple[Reset, ...] = ()
+        self.closed_reason: str | None = None
+        # Offsets of the last event handed out / queued, per channel.
+        self._positions: dict[str, int] = dict.fromkeys(channels, 0)
+        self._queued_offsets: dict[str, int] = dict(self._positions)
+        self._capacity = maxsize
+        self._queue: deque[Event] = deque()
+        # While the hub replays history, live events wait here so they can follow the replay.
+        self._pending: list[Event] | None = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._on_close = on_close
+        self._close_callbacks: list[Callable[[Subscription], None]] = []
+
+    # -- called by the hub -------------------------------------------------------------
+
+    def _push(self, event: Event) -> None:
+        if self.closed_reason is not None:
+            return
+        if self._pending is not None:
+            self._pending.append(event)
+            return
+        if event.offset <= self._queued_offsets[event.channel]:
+            return  # already replayed or seen: never deliver twice
+        if len(self._queue) >= self._capacity:
+            self.close(OVERFLOW)
+            return
+        self._queue.append(event)
+        self._queued_offsets[event.channel] = event.offset
+        self._wake()
+
+    def _go_live(self, replay: list[Event], positions: dict[str, int]) -> None:
+        """Queue the replayed events, then the live ones that arrived meanwhile."""
+        self._positions.update(positions)
+        self._queued_offsets = dict(self._positions)
+        pending, self._pending = self._pending or [], None
+        # A replay comes from history, which is bounded; it may exceed maxsize without counting
+        # as overflow. The extra allowance shrinks as the consumer catches up.
+        self._capacity = self.maxsize + len(replay)
+        for event in replay:
+            self._queue.append(event)
+            self._queued_offsets[event.channel] = event.offset
+        for event in pending:
+            self._push(event)
+        self._wake()
+
+    # -- consumer side -----------------------------------------------------------------
+
+    @property
+    def cursor(self) -> StreamCursor:
+        """Position after the last event handed to the consumer."""
+        return StreamCursor(self.epoch, dict(self._positions))
+
+    def cursor_id(self) -> str:
+        """:attr:`cursor` encoded as an SSE id."""
+        return encode_cursor(self.epoch, self._positions)
+
+    def qsize(self) -> int:
+        return len(self._queue)
+
+    def next_nowait(self, limit: int = 1024) -> list[Event]:
+        """Take up to ``limit`` queued events without waiting (possibly none)."""
+        batch: list[Event] = []
+        queue = self._queue
+        while queue and len(batch) < limit:
+            event = queue.popleft()
+            self._positions[event.channel] = event.offset
+            batch.append(event)
+        if self._capacity > self.maxsize:
+            self._capacity = max(self.maxsize, self._capacity - len(batch))
+        return batch
+
+    async def next_batch(self, limit: int = 1024) -> list[Event]:
+        """Wait for at least one event and take up to ``limit``; ``[]`` once closed."""
+        while not self._queue:
+            if self.closed_reason is not None:
+                return []
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.next_nowait(limit)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        batch = await self.next_batch(1)
+        if not batch:
+            raise StopAsyncIteration
+        return batch[0]
+
+    def add_close_callback(self, callback: Callable[[Subscription], None]) -> None:
+        """Call ``callback(self)`` when the subscription closes (at once if it already has)."""
+        if self.closed_reason is not None:
+            callback(self)
+        else:
+            self._close_callbacks.append(callback)
+
+    def close(self, reason: str = CLOSED) -> None:
+        """Stop receiving; queued events are dropped. Idempotent."""
+        if self.closed_reason is not None:
+            return
+        self.closed_reason = reason
+        self._queue.clear()
+        self._pending = None
+        self._on_close(self)
+        self._wake()
+        for callback in self._close_callbacks:
+            callback(self)
+        self._close_callbacks.clear()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

@@ -1,0 +1,60 @@
+"""Small JSON endpoints: publish into the hub, and report health."""
+
+from __future__ import annotations
+
+import time
+
+from ..core.cursor import encode_cursor
+from ..core.errors import ValidationError
+from .base import ApiError, ApiHandler
+
+
+class PublishHandler(ApiHandler):
+    """``POST /api/publish`` ``{"channel", "event", "data"}`` with the bearer token.
+
+    Answers ``{"id", "channel", "event", "offset"}``; ``id`` is the event's stream cursor, usable
+    as a ``Last-Event-ID`` for that channel.
+    """
+
+    async def post(self) -> None:
+        self.require_token()
+        body = self.json_body()
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_body", 'body must be an object {"channel", "event", "data"}')
+        missing = [key for key in ("channel", "event") if key not in body]
+        if missing:
+            raise ApiError(400, "missing_field", f"missing field(s): {', '.join(missing)}")
+        unknown = set(body) - {"channel", "event", "data"}
+        if unknown:
+            raise ApiError(400, "unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}")
+        try:
+            event = await self.ctx.hub.publish(body["channel"], body["event"], body.get("data"))
+        except ValidationError as exc:
+            raise self.validation_error(exc) from None
+        self.write_json(
+            {
+                "id": encode_cursor(event.epoch, {event.channel: event.offset}),
+                "channel": event.channel,
+                "event": event.name,
+                "offset": event.offset,
+            }
+        )
+
+
+class HealthHandler(ApiHandler):
+    """``GET /api/health``: liveness plus the numbers an operator looks at first."""
+
+    def get(self) -> None:
+        stats = self.ctx.hub.stats()
+        self.write_json(
+            {
+                "status": "ok",
+                "version": self.ctx.version,
+                "uptime_s": round(time.time() - self.ctx.hub.started_at, 3),
+                "epoch": self.ctx.hub.epoch,
+                "connections": {"sse": len(self.ctx.streams)},
+                "subscribers": stats.subscribers,
+                "channels": stats.channels,
+                "published": stats.published,
+            }
+        )

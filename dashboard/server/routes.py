@@ -1,0 +1,20 @@
+"""The API routes, as Tornado patterns to hand to ``pn.serve(extra_patterns=...)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api import HealthHandler, PublishHandler
+from .base import NotFoundHandler, ServerContext
+from .sse import EventStreamHandler
+
+
+def api_routes(ctx: ServerContext) -> list[tuple[str, Any, dict[str, Any]]]:
+    """Routes under ``/api/`` (Bokeh owns ``/ws`` and the page routes)."""
+    kwargs = {"ctx": ctx}
+    return [
+        (r"/api/events", EventStreamHandler, kwargs),
+        (r"/api/publish", PublishHandler, kwargs),
+        (r"/api/health", HealthHandler, kwargs),
+        (r"/api/.*", NotFoundHandler, kwargs),
+    ]

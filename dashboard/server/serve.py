@@ -1,0 +1,120 @@
+"""One Tornado process serving the Panel dashboard and the API side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import secrets
+import socket
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import panel as pn
+
+from .. import __version__
+from ..hub import Hub
+from .base import ServerContext
+from .routes import api_routes
+
+log = logging.getLogger("dashboard.server")
+
+#: Builds the page for one browser session.
+PageFactory = Callable[[], Any]
+
+
+class PortInUse(OSError):
+    """The requested port is taken by another program."""
+
+
+class DashboardServer:
+    """The served dashboard: Panel pages at ``/``, the hub's API under ``/api/``.
+
+    Args:
+        hub: the hub to serve; a fresh in-memory hub by default.
+        page: builds the page of each browser session; no page when ``None``.
+        port: TCP port; 0 picks a free one.
+        address: interface to bind, loopback by default.
+        token: bearer token for ``POST /api/publish``; generated when ``None``.
+        heartbeat: seconds between SSE heartbeat comments on idle streams.
+        websocket_origins: extra ``host:port`` values browsers may use to reach the page.
+
+    Usage::
+
+        server = DashboardServer(port=0)
+        await server.start()
+        print(server.url)
+        ...
+        await server.stop()
+    """
+
+    def __init__(
+        self,
+        hub: Hub | None = None,
+        *,
+        page: PageFactory | None = None,
+        port: int = 5006,
+        address: str = "127.0.0.1",
+        token: str | None = None,
+        heartbeat: float = 15.0,
+        websocket_origins: Sequence[str] = (),
+    ) -> None:
+        self.hub = hub or Hub()
+        self.page = page
+        self.address = address
+        self.port = port
+        self.token = token or secrets.token_urlsafe(24)
+        self.token_generated = token is None
+        self.websocket_origins = list(websocket_origins)
+        self.ctx = ServerContext(
+            hub=self.hub, token=self.token, version=__version__, heartbeat=heartbeat
+        )
+        self._server: Any = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind the port and start serving on the running event loop.
+
+        Raises:
+            PortInUse: when the port is taken.
+        """
+        await self.hub.start()
+        if self.port == 0:
+            self.port = _free_port(self.address)
+        origins = {f"{host}:{self.port}" for host in ("localhost", "127.0.0.1", self.address)}
+        pages = {"/": self.page} if self.page is not None else {}
+        try:
+            self._server = pn.serve(
+                pages,
+                port=self.port,
+                address=self.address,
+                websocket_origin=sorted(origins | set(self.websocket_origins)),
+                extra_patterns=api_routes(self.ctx),
+                show=False,
+                start=False,
+                title="Realtime dashboard",
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(exc.errno, f"port {self.port} on {self.address} is in use") from None
+            raise
+        self._server.start()
+
+    async def stop(self) -> None:
+        """Close the SSE streams cleanly, then stop listening."""
+        await self.hub.stop()  # ends every subscription, so each stream handler finishes
+        await asyncio.sleep(0)  # let the handlers write their last chunk
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def _free_port(address: str) -> int:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((address, 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,138 @@
+"""``GET /api/events``: the hub's events as a Server-Sent Events stream.
+
+The handler only moves bytes: framing comes from :mod:`dashboard.core.event_stream`, resume and
+fan-out from the hub. Each loop iteration takes every queued event, writes them as one chunk and
+waits for the socket to accept it, so a burst costs one write per subscriber, not one per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import tornado.iostream
+import tornado.web
+
+from ..core.cursor import encode_cursor
+from ..core.errors import ValidationError
+from ..core.event_stream import (
+    HEARTBEAT_FRAME,
+    connected_frame,
+    event_frame,
+    event_frame_with_cursor,
+    reset_frame,
+)
+from ..hub import Subscription
+from ..hub.subscription import OVERFLOW
+from .base import ApiError, ApiHandler, log
+
+#: Events written per chunk at most; bounds the size of one write.
+BATCH_LIMIT = 512
+
+
+class EventStreamHandler(ApiHandler):
+    """Streams ``?channel=a&channel=b``, resuming after ``Last-Event-ID`` / ``?last_event_id=``."""
+
+    subscription: Subscription | None = None
+    _heartbeat: asyncio.TimerHandle | None = None
+
+    async def get(self) -> None:
+        channels = self.get_query_arguments("channel")
+        if not channels:
+            raise ApiError(400, "missing_channel", "give at least one ?channel=NAME")
+        last_event_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
+            "last_event_id", None
+        )
+        try:
+            subscription = await self.ctx.hub.subscribe(channels, last_event_id=last_event_id)
+        except ValidationError as exc:
+            raise self.validation_error(exc) from None
+        self.subscription = subscription
+        self.ctx.streams.add(self)
+        subscription.add_close_callback(self._on_subscription_closed)
+        try:
+            await self._stream(subscription)
+        except tornado.iostream.StreamClosedError:
+            pass  # the client went away; on_connection_close did the cleanup
+        finally:
+            self._cleanup()
+        if not self.request.connection.stream.closed():  # type: ignore[attr-defined]
+            self.finish()
+
+    async def _stream(self, subscription: Subscription) -> None:
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # nginx would otherwise buffer the stream
+        hub = self.ctx.hub
+        cursor_id = subscription.cursor_id()
+        self.write(
+            connected_frame(
+                cursor_id, subscription.channels, hub.epoch, self.ctx.heartbeat, self.ctx.retry_ms
+            )
+        )
+        for reset in subscription.resets:
+            self.write(reset_frame(reset, cursor_id))
+        await self.flush()
+        self._schedule_heartbeat()
+
+        single = len(subscription.channels) == 1
+        positions = dict(subscription.cursor.offsets)
+        epoch = subscription.epoch
+        while True:
+            batch = await subscription.next_batch(BATCH_LIMIT)
+            if not batch:
+                return  # closed: client gone, overflow or server shutdown
+            if single:
+                chunk = b"".join([event_frame(event) for event in batch])
+            else:
+                frames = []
+                for event in batch:
+                    positions[event.channel] = event.offset
+                    frames.append(event_frame_with_cursor(event, encode_cursor(epoch, positions)))
+                chunk = b"".join(frames)
+            self._last_write = time.monotonic()
+            self.write(chunk)
+            await self.flush()
+
+    def _schedule_heartbeat(self) -> None:
+        self._last_write = time.monotonic()
+        loop = asyncio.get_running_loop()
+        self._heartbeat = loop.call_later(self.ctx.heartbeat, self._beat)
+
+    def _beat(self) -> None:
+        """Write a comment when the stream was idle, so proxies and clients see it is alive."""
+        if self.request.connection.stream.closed():  # type: ignore[attr-defined]
+            return
+        idle = time.monotonic() - self._last_write
+        if idle >= self.ctx.heartbeat * 0.9:
+            self._last_write = time.monotonic()
+            self.write(HEARTBEAT_FRAME)
+            self.flush().add_done_callback(_ignore_closed)
+            idle = 0.0
+        loop = asyncio.get_running_loop()
+        self._heartbeat = loop.call_later(self.ctx.heartbeat - idle, self._beat)
+
+    def _on_subscription_closed(self, subscription: Subscription) -> None:
+        if subscription.closed_reason == OVERFLOW:
+            # The client stopped reading and its queue filled up. Its flush may never complete,
+            # so drop the connection; it will resume from its Last-Event-ID via history.
+            log.warning("dropping slow SSE consumer %s", self.request.remote_ip)
+            self.request.connection.stream.close()  # type: ignore[attr-defined]
+
+    def on_connection_close(self) -> None:
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        if self.subscription is not None:
+            self.subscription.close()
+        self.ctx.streams.discard(self)
+
+
+def _ignore_closed(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        exc = future.exception()
+        if exc is not None and not isinstance(exc, tornado.iostream.StreamClosedError):
+            log.warning("heartbeat write failed: %s", exc)

@@ -1,0 +1,30 @@
+"""Suite-wide fixtures and the rule that browser and notebook tests never skip under CI=true."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a laptop that lacks a browser or kernel; fail in CI, where it must be there."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+_skipped_required: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and IN_CI and any(m in report.keywords for m in ("browser", "notebook")):
+        _skipped_required.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_required:
+        print(f"\nCI=true but these browser/notebook tests were skipped: {_skipped_required}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
