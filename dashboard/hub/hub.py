@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ class Hub:
         self._all.add(subscription)
         for name in names:
             self._subscribers.setdefault(name, set()).add(subscription)
-        replay: list[Event] = []
+        replays: list[list[Event]] = []
         positions: dict[str, int] = {}
         resets: list[Reset] = []
         for name in names:
@@ -141,9 +142,12 @@ class Hub:
             if missed is None:
                 resets.append(Reset(name, "expired", tip))
                 continue
-            replay.extend(missed)
+            replays.append(missed)
             positions[name] = cursor.offsets[name]
         subscription.resets = tuple(resets)
+        # Interleave channels in publication order; merge keeps each channel's own order even
+        # if the clock stepped back.
+        replay = list(heapq.merge(*replays, key=lambda event: event.published_at))
         subscription._go_live(replay, positions)
         return subscription
 

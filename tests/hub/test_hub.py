@@ -155,3 +155,14 @@ async def test_publish_frames_are_cached_once_per_event(make_hub):
     events = [sub.next_nowait()[0] for sub in subs]
     assert events[0] is events[1] is events[2]  # one object fanned out, not copies
     assert event_frame(events[0]) is event_frame(events[2])
+
+
+async def test_multi_channel_replay_keeps_publication_order(make_hub):
+    hub = make_hub()
+    sub = await hub.subscribe(["a", "b"])
+    cursor = sub.cursor_id()
+    sub.close()
+    for i in range(6):
+        await hub.publish("ab"[i % 2], "x", i)
+    resumed = await hub.subscribe(["a", "b"], last_event_id=cursor)
+    assert [e.data for e in resumed.next_nowait()] == list(range(6))
