@@ -56,7 +56,7 @@ class EventStreamHandler(ApiHandler):
             pass  # the client went away; on_connection_close did the cleanup
         finally:
             self._cleanup()
-        if not self.request.connection.stream.closed():  # type: ignore[attr-defined]
+        if not self._socket_closed():
             self.finish()
 
     async def _stream(self, subscription: Subscription) -> None:
@@ -101,7 +101,7 @@ class EventStreamHandler(ApiHandler):
 
     def _beat(self) -> None:
         """Write a comment when the stream was idle, so proxies and clients see it is alive."""
-        if self.request.connection.stream.closed():  # type: ignore[attr-defined]
+        if self._socket_closed():
             return
         idle = time.monotonic() - self._last_write
         if idle >= self.ctx.heartbeat * 0.9:
@@ -117,7 +117,17 @@ class EventStreamHandler(ApiHandler):
             # The client stopped reading and its queue filled up. Its flush may never complete,
             # so drop the connection; it will resume from its Last-Event-ID via history.
             log.warning("dropping slow SSE consumer %s", self.request.remote_ip)
-            self.request.connection.stream.close()  # type: ignore[attr-defined]
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once, without finishing the response."""
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.close()
+
+    def _socket_closed(self) -> bool:
+        stream = getattr(self.request.connection, "stream", None)
+        return stream is None or bool(stream.closed())
 
     def on_connection_close(self) -> None:
         self._cleanup()

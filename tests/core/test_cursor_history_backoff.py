@@ -11,9 +11,7 @@ from dashboard.core.errors import InvalidCursor
 from dashboard.core.events import Event
 from dashboard.core.history import ChannelHistory, HistoryLimits
 
-channel_names = st.text(
-    alphabet="abcXYZ019_-=@,.;", min_size=1, max_size=20
-)
+channel_names = st.text(alphabet="abcXYZ019_-=@,.;", min_size=1, max_size=20)
 
 
 @given(
@@ -26,7 +24,19 @@ def test_cursor_round_trip(epoch, offsets):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "epoch", "ep|a", "ep|a:", "ep|a:x", "ep|a:-1", "ep|:1", "e p|a:1", "ep|a b:1", "ep|a:١", "x" * 20000],
+    [
+        "",
+        "epoch",
+        "ep|a",
+        "ep|a:",
+        "ep|a:x",
+        "ep|a:-1",
+        "ep|:1",
+        "e p|a:1",
+        "ep|a b:1",
+        "ep|a:١",
+        "x" * 20000,
+    ],
 )
 def test_bad_cursors(text):
     with pytest.raises(InvalidCursor):

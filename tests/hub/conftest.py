@@ -13,7 +13,9 @@ def make_hub(request):
     hubs = []
 
     def factory(max_events=1000, max_age=3600.0, queue_size=1000):
-        hub = Hub(BACKENDS[request.param](HistoryLimits(max_events, max_age)), queue_size=queue_size)
+        hub = Hub(
+            BACKENDS[request.param](HistoryLimits(max_events, max_age)), queue_size=queue_size
+        )
         hubs.append(hub)
         return hub
 

@@ -12,7 +12,11 @@ async def test_publish_assigns_increasing_offsets_per_channel(make_hub):
     hub = make_hub()
     events = [await hub.publish(ch, "e", i) for i, ch in enumerate("aabab")]
     assert [(e.channel, e.offset) for e in events] == [
-        ("a", 1), ("a", 2), ("b", 1), ("a", 3), ("b", 2)
+        ("a", 1),
+        ("a", 2),
+        ("b", 1),
+        ("a", 3),
+        ("b", 2),
     ]
     assert {e.epoch for e in events} == {hub.epoch}
 

@@ -1,7 +1,8 @@
 """Publish and health endpoints, and bad input: always a 4xx JSON answer, server stays up."""
 
 import pytest
-from conftest import TOKEN, publish
+
+from tests.server.helpers import TOKEN, publish
 
 
 async def test_health_reports_counts(server, http):
@@ -30,7 +31,11 @@ async def test_publish_answers_with_event_id(server, http):
         (b'{"channel": "a b", "event": "x"}', 400, "invalid_channel"),
         (b'{"channel": "a", "event": ""}', 400, "invalid_event"),
         (b'{"channel": "a", "event": "connected"}', 400, "invalid_event"),
-        (b'{"channel": "a", "event": "x", "data": "' + b"y" * 11000 + b'"}', 413, "payload_too_large"),
+        (
+            b'{"channel": "a", "event": "x", "data": "' + b"y" * 11000 + b'"}',
+            413,
+            "payload_too_large",
+        ),
         (b"x" * 100_000, 413, "body_too_large"),
     ],
 )

@@ -3,9 +3,8 @@
 import asyncio
 import json
 
-from conftest import RawStream, publish
-
 from dashboard.core.cursor import decode_cursor
+from tests.server.helpers import RawStream, publish
 
 
 async def open_stream(http, server, query, headers=None):

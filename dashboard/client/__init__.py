@@ -1,0 +1,27 @@
+"""Network subscriptions with reconnect (aiohttp only).
+
+:class:`SSESubscription` reads any Server-Sent Events URL like a browser's EventSource;
+:class:`HubEventStream` turns a hub server's stream into :class:`~dashboard.core.events.Event`
+objects behind the same :class:`~dashboard.core.connection.EventStream` protocol as the
+in-process :class:`dashboard.hub.HubStream`.
+"""
+
+from .sse import (
+    SSEContentTypeError,
+    SSEError,
+    SSEHTTPError,
+    SSEProtocolError,
+    SSERetriesExhausted,
+    SSESubscription,
+)
+from .stream import HubEventStream
+
+__all__ = [
+    "HubEventStream",
+    "SSEContentTypeError",
+    "SSEError",
+    "SSEHTTPError",
+    "SSEProtocolError",
+    "SSERetriesExhausted",
+    "SSESubscription",
+]
