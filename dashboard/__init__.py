@@ -1,3 +1,94 @@
-"""A notebook-friendly real-time dashboard toolkit."""
+"""A notebook-friendly real-time dashboard toolkit.
+
+The names below are the public API (pinned by ``tests/test_exported_members.py``). The pure and
+asyncio parts import eagerly; the ones that need aiohttp, Tornado or Panel load on first use, so
+``from dashboard import SSEDecoder`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .core.connection import ConnectionState, ConnectionStatus, EventStream
+from .core.cursor import Reset
+from .core.errors import (
+    DashboardError,
+    InvalidChannel,
+    InvalidCursor,
+    InvalidEventName,
+    InvalidPayload,
+    PayloadTooLarge,
+    ValidationError,
+)
+from .core.events import Event
+from .core.history import HistoryLimits
+from .core.sse import ServerSentEvent, SSEDecoder, encode_sse
+from .hub import Backend, Hub, HubStream, MemoryBackend, Subscription
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "SSESubscription": "dashboard.client",
+    "HubEventStream": "dashboard.client",
+    "DashboardServer": "dashboard.server",
+    "StreamSource": "dashboard.ui",
+    "LiveFeed": "dashboard.ui",
+    "LiveChart": "dashboard.ui",
+    "ConnectionBadge": "dashboard.ui",
+    "create_dashboard": "dashboard.app",
+    "DemoSource": "dashboard.demo",
+}
+
+if TYPE_CHECKING:
+    from .app import create_dashboard
+    from .client import HubEventStream, SSESubscription
+    from .demo import DemoSource
+    from .server import DashboardServer
+    from .ui import ConnectionBadge, LiveChart, LiveFeed, StreamSource
+
+__all__ = [
+    "Backend",
+    "ConnectionBadge",
+    "ConnectionState",
+    "ConnectionStatus",
+    "DashboardError",
+    "DashboardServer",
+    "DemoSource",
+    "Event",
+    "EventStream",
+    "HistoryLimits",
+    "Hub",
+    "HubEventStream",
+    "HubStream",
+    "InvalidChannel",
+    "InvalidCursor",
+    "InvalidEventName",
+    "InvalidPayload",
+    "LiveChart",
+    "LiveFeed",
+    "MemoryBackend",
+    "PayloadTooLarge",
+    "Reset",
+    "SSEDecoder",
+    "SSESubscription",
+    "ServerSentEvent",
+    "StreamSource",
+    "Subscription",
+    "ValidationError",
+    "create_dashboard",
+    "encode_sse",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dashboard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

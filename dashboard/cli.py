@@ -203,7 +203,10 @@ async def _tail_async(url: str, last_event_id: str | None, as_json: bool) -> int
     previous_error = None
 
     def report(status: Any) -> None:
+        # Reconnects are worth a note on stderr; a fatal error is reported once, at the end.
         nonlocal previous_error
+        if status.state.value == "closed":
+            return
         if status.last_error and status.last_error != previous_error:
             previous_error = status.last_error
             print(f"# {status.state.value}: {status.last_error}", file=sys.stderr, flush=True)

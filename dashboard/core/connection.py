@@ -11,6 +11,8 @@ from .events import Event
 
 
 class ConnectionState(enum.Enum):
+    """Life cycle of a subscription's connection."""
+
     CONNECTING = "connecting"
     OPEN = "open"
     RECONNECTING = "reconnecting"

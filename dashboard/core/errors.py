@@ -18,18 +18,26 @@ class ValidationError(DashboardError, ValueError):
 
 
 class InvalidChannel(ValidationError):
+    """A channel name that is empty, too long or has characters outside the allowed set."""
+
     code = "invalid_channel"
 
 
 class InvalidEventName(ValidationError):
+    """An event name that is empty, too long, multi-line or reserved."""
+
     code = "invalid_event"
 
 
 class InvalidPayload(ValidationError):
+    """A payload that cannot be serialised to JSON."""
+
     code = "invalid_data"
 
 
 class PayloadTooLarge(InvalidPayload):
+    """A payload whose JSON encoding exceeds the size limit (HTTP 413)."""
+
     code = "payload_too_large"
 
 
