@@ -1,0 +1,220 @@
+"""A live, newest-first list of events, safe against HTML injection and event bursts."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from itertools import islice
+from typing import Any
+
+import panel as pn
+import param
+
+from ..core.events import Event
+from .source import RenderThrottle, StreamSource
+
+logger = logging.getLogger(__name__)
+
+#: Payload keys whose value, when a string, says it all.
+_MESSAGE_KEYS = ("message", "text", "title")
+_MAX_TEXT = 300
+
+#: Left-border colours by level; the level comes from the payload or the event name.
+LEVEL_COLORS = {
+    "critical": "#dc2626",
+    "error": "#dc2626",
+    "failed": "#dc2626",
+    "warning": "#d97706",
+    "alert": "#d97706",
+    "deploy": "#2563eb",
+    "started": "#2563eb",
+    "succeeded": "#16a34a",
+    "info": "#64748b",
+}
+
+_CSS = """
+.live-feed-title { font-weight: 600; margin: 0 0 6px 0; }
+.live-feed-list { list-style: none; margin: 0; padding: 0; font-family: ui-monospace, monospace;
+  font-size: 12.5px; }
+.live-feed-entry { padding: 3px 8px; margin: 0 0 2px 0; border-left: 3px solid #cbd5e1;
+  white-space: pre-wrap; word-break: break-word; }
+.live-feed-empty { color: #64748b; font-style: italic; }
+"""
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, float):
+        return format(value, ".4g")
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def describe_payload(data: Any) -> str:
+    """A one-line, plain-text summary of an event payload.
+
+    A string under ``message``, ``text`` or ``title`` is used as is; other objects become
+    compact ``key=value`` pairs, anything else compact JSON.
+    """
+    if isinstance(data, dict):
+        for key in _MESSAGE_KEYS:
+            if isinstance(data.get(key), str):
+                return data[key]
+        return " ".join(f"{key}={_compact(value)}" for key, value in data.items())
+    if data is None:
+        return ""
+    return _compact(data)
+
+
+def format_event(event: Event) -> str:
+    """The default feed line: ``"12:01:03 · metrics · cpu · service=api value=73.2"``."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.published_at))
+    try:
+        text = describe_payload(event.data)
+    except ValueError:
+        text = event.data_json
+    parts = [stamp, event.channel, event.name]
+    if text:
+        parts.append(text)
+    return " · ".join(parts)
+
+
+def event_level(event: Event) -> str | None:
+    """The level used to colour an entry: the payload's severity/level/status, else the name."""
+    try:
+        data = event.data
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key in ("severity", "level", "status"):
+            value = data.get(key)
+            if isinstance(value, str) and value.lower() in LEVEL_COLORS:
+                return value.lower()
+    name = event.name.lower()
+    return name if name in LEVEL_COLORS else None
+
+
+def render_entries(
+    events: Iterable[Event], formatter: Callable[[Event], str], title: str = ""
+) -> str:
+    """HTML for the feed. Every string that comes from an event or the user is escaped."""
+    rows = []
+    for event in events:
+        try:
+            text = str(formatter(event))
+        except Exception:
+            logger.exception("feed formatter failed; using the default")
+            text = format_event(event)
+        if len(text) > _MAX_TEXT:
+            text = text[: _MAX_TEXT - 1] + "…"
+        level = event_level(event)
+        color = f' style="border-left-color:{LEVEL_COLORS[level]}"' if level else ""
+        rows.append(
+            f'<li class="live-feed-entry" data-channel="{html.escape(event.channel)}" '
+            f'data-event="{html.escape(event.name)}" data-offset="{event.offset}" '
+            f'data-level="{html.escape(level or "")}"{color}>{html.escape(text)}</li>'
+        )
+    body = "".join(rows) or '<li class="live-feed-empty">Waiting for events…</li>'
+    heading = f'<div class="live-feed-title">{html.escape(title)}</div>' if title else ""
+    return f'<div class="live-feed">{heading}<ul class="live-feed-list">{body}</ul></div>'
+
+
+class LiveFeed(pn.viewable.Viewer):
+    """The latest events of a :class:`StreamSource`, newest first.
+
+    Bursts are coalesced: events accumulate in a buffer bounded by ``max_items`` (older ones in
+    a burst are dropped, they would scroll off anyway) and the feed re-renders at most
+    ``max_renders_per_second`` times, with every pending event shown by the last render.
+
+    Usage::
+
+        LiveFeed(source=source, max_items=20, formatter=lambda e: f"{e.name}: {e.data}")
+    """
+
+    source = param.ClassSelector(
+        class_=StreamSource, allow_None=True, doc="Where the events come from."
+    )
+    max_items = param.Integer(
+        default=50, bounds=(1, 5000), doc="How many of the latest events are shown."
+    )
+    formatter = param.Callable(
+        default=format_event,
+        doc="Turns an event into one line of plain text; the feed escapes it for HTML.",
+    )
+    title = param.String(default="Live events", doc="Heading shown above the list.")
+    max_renders_per_second = param.Number(
+        default=20.0, bounds=(0.1, 240.0), doc="Upper bound on re-renders per second."
+    )
+    render_count = param.Integer(
+        default=0, bounds=(0, None), constant=True, doc="Renders so far (read-only)."
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._items: deque[Event] = deque(maxlen=self.max_items)
+        self._buffer: deque[Event] = deque(maxlen=self.max_items)
+        self._throttle = RenderThrottle(
+            self._render, self.max_renders_per_second, document=lambda: pn.state.curdoc
+        )
+        self._unsubscribe: Callable[[], None] | None = None
+        self._pane = pn.pane.HTML(
+            render_entries((), self.formatter, self.title),
+            sizing_mode="stretch_width",
+            css_classes=["live-feed-pane"],
+            stylesheets=[_CSS],
+        )
+        self._subscribe()
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._pane
+
+    @property
+    def events(self) -> list[Event]:
+        """The events on screen after the last render, newest first."""
+        return list(self._items)
+
+    @property
+    def html(self) -> str:
+        """The HTML currently rendered."""
+        return str(self._pane.object)
+
+    def push(self, events: Iterable[Event]) -> None:
+        """Queue events for the next render (what the source subscription calls)."""
+        self._buffer.extend(events)
+        self._throttle.request()
+
+    @param.depends("source", watch=True)
+    def _subscribe(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self.source is not None:
+            self._unsubscribe = self.source.subscribe(self.push)
+
+    @param.depends("max_items", watch=True)
+    def _resize(self) -> None:
+        # Newest first: keep the left end.
+        self._items = deque(islice(self._items, self.max_items), maxlen=self.max_items)
+        self._buffer = deque(self._buffer, maxlen=self.max_items)
+        self._throttle.request()
+
+    @param.depends("formatter", "title", watch=True)
+    def _restyle(self) -> None:
+        self._throttle.request()
+
+    @param.depends("max_renders_per_second", watch=True)
+    def _rerate(self) -> None:
+        self._throttle.max_per_second = self.max_renders_per_second
+
+    def _render(self) -> None:
+        buffer, self._buffer = self._buffer, deque(maxlen=self.max_items)
+        self._items.extendleft(buffer)  # oldest first, so the newest ends up leftmost
+        markup = render_entries(self._items, self.formatter, self.title)
+        with pn.io.hold():
+            self._pane.object = markup
+            with param.edit_constant(self):
+                self.render_count += 1

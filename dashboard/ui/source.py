@@ -1,0 +1,287 @@
+"""One subscription per session, shared by every component that shows it.
+
+A :class:`StreamSource` consumes one :class:`~dashboard.core.connection.EventStream` in one
+asyncio task and hands batches of events to its listeners, so the feed, the chart and the status
+badge of a page cost one subscription, not three. :class:`RenderThrottle` is the coalescing
+policy the components share: however fast events arrive, a component renders at most
+``max_per_second`` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import panel as pn
+import param
+from bokeh.document import Document
+from panel.io.state import set_curdoc
+
+from ..core.connection import ConnectionState, ConnectionStatus, EventStream
+from ..core.events import Event
+
+logger = logging.getLogger(__name__)
+
+Listener = Callable[[list[Event]], None]
+
+#: Largest batch handed to listeners at once. A stream that never yields to the event loop
+#: would otherwise grow the pending batch without bound; at this size it is delivered at once.
+MAX_BATCH = 1000
+
+
+class StreamSource(param.Parameterized):
+    """Consumes one event stream and fans batches of events out to listeners.
+
+    Events are delivered in batches: everything the stream has ready without waiting is
+    collected, then each listener is called once with the list. A listener that raises is logged
+    and keeps its subscription.
+
+    Args:
+        stream: the subscription to consume (a ``HubStream`` in-process, a ``HubEventStream``
+            over the network). The source owns it from now on and closes it in :meth:`stop`.
+
+    Usage::
+
+        source = StreamSource(HubStream(hub, ["metrics"]))
+        unsubscribe = source.subscribe(lambda events: print(len(events)))
+        source.start()  # in a served session: pn.state.onload(source.start)
+        ...
+        await source.stop()
+    """
+
+    status = param.ClassSelector(
+        class_=ConnectionStatus,
+        default=ConnectionStatus(),
+        doc="Latest connection status reported by the stream.",
+    )
+    events_received = param.Integer(
+        default=0, bounds=(0, None), doc="Events delivered to listeners since the source started."
+    )
+    running = param.Boolean(
+        default=False, doc="Whether the consuming task is alive (started and not yet ended)."
+    )
+
+    def __init__(self, stream: EventStream, **params: Any) -> None:
+        super().__init__(**params)
+        self.stream = stream
+        self._listeners: list[Listener] = []
+        self._pending: list[Event] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._closing: asyncio.Task[None] | None = None
+        self.status = stream.status
+        self._unwatch: Callable[[], None] | None = stream.watch_status(self._on_status)
+
+    def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback(events)`` with every batch from now on.
+
+        Returns:
+            A function that removes the callback again.
+        """
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def start(self) -> None:
+        """Start consuming on the running event loop. Idempotent.
+
+        Call it where a loop runs: from ``pn.state.onload`` in a served session, or from a
+        notebook cell (the kernel runs one).
+
+        Raises:
+            RuntimeError: after :meth:`stop`, or when no event loop is running.
+        """
+        if self._stopped:
+            raise RuntimeError("this StreamSource was stopped; create a new one")
+        if self._task is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "StreamSource.start() needs a running event loop: call it from "
+                "pn.state.onload, a notebook cell or a coroutine"
+            ) from None
+        self._task = loop.create_task(self._run(), name="dashboard-stream-source")
+        self.running = True
+
+    def stop(self) -> asyncio.Future[None] | concurrent.futures.Future[None]:
+        """Cancel the consuming task and close the stream. Idempotent.
+
+        Safe from any thread and from synchronous callbacks such as
+        ``pn.state.on_session_destroyed``. On the source's own loop it returns a task, so
+        ``await source.stop()`` waits until the stream is closed.
+        """
+        loop = self._task.get_loop() if self._task is not None else None
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and (loop is None or loop is running):
+            # Keep a reference: the loop holds tasks only weakly.
+            self._closing = running.create_task(self.aclose())
+            return self._closing
+        if loop is not None and not loop.is_closed():
+            return asyncio.run_coroutine_threadsafe(self.aclose(), loop)
+        # Never started and no loop at hand: nothing runs, so closing cannot race anything.
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        asyncio.run(self.aclose())
+        future.set_result(None)
+        return future
+
+    async def aclose(self) -> None:
+        """Like :meth:`stop`, awaited: returns once the stream is closed."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._pending.clear()
+        self.running = False
+        await self.stream.aclose()
+        final = self.stream.status
+        if final.state is not ConnectionState.CLOSED:
+            final = ConnectionStatus(ConnectionState.CLOSED, final.retries, final.last_error)
+        self.status = final
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        iterator = aiter(self.stream)
+        try:
+            async for event in iterator:
+                self._pending.append(event)
+                if len(self._pending) >= MAX_BATCH:
+                    self._flush()
+                elif self._flush_handle is None:
+                    # Runs once the stream has nothing ready and the task yields: one batch
+                    # holds every event that was available without waiting.
+                    self._flush_handle = loop.call_soon(self._flush)
+            self._flush()
+        except Exception:
+            logger.exception("event stream failed; the source stops")
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+            self.running = False
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        self.events_received += len(batch)
+        for listener in list(self._listeners):
+            try:
+                listener(batch)
+            except Exception:
+                logger.exception("StreamSource listener %r failed", listener)
+
+    def _on_status(self, status: ConnectionStatus) -> None:
+        self.status = status
+
+
+class RenderThrottle:
+    """Coalesces render requests: at most ``max_per_second`` renders, the last one never lost.
+
+    :meth:`request` schedules one render on the running loop unless one is already pending,
+    spacing renders at least ``1 / max_per_second`` apart. Without a running loop (a plain
+    script), it renders at once. While the page's browser connection is gone (a closed tab whose
+    session Bokeh has not yet destroyed), renders are skipped: the component keeps its bounded
+    buffer and the next request tries again.
+
+    Args:
+        render: what to call; it should render everything accumulated since the last call.
+        max_per_second: the rate cap.
+        document: returns the Bokeh document the component is shown in, if known.
+    """
+
+    def __init__(
+        self,
+        render: Callable[[], None],
+        max_per_second: float,
+        document: Callable[[], Document | None] | None = None,
+    ) -> None:
+        self._render = render
+        self.max_per_second = max_per_second
+        self._document = document
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last = -math.inf
+
+    @property
+    def pending(self) -> bool:
+        return self._handle is not None
+
+    def request(self) -> None:
+        if self._handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._fire()
+            return
+        self._loop = loop
+        delay = self._last + 1.0 / self.max_per_second - loop.time()
+        self._handle = loop.call_later(max(delay, 0.0), self._fire)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        if self._document is not None and session_detached(self._document()):
+            return
+        self._last = self._loop.time() if self._loop is not None else -math.inf
+        try:
+            self._render()
+        except Exception:
+            logger.exception("render failed")
+
+
+def session_detached(document: Document | None) -> bool:
+    """Whether ``document`` belongs to a server session that no browser is connected to.
+
+    Writing to such a session only logs "Failed sending message as connection was closed".
+    """
+    context = getattr(document, "session_context", None)
+    session = getattr(context, "session", None)
+    return session is not None and getattr(session, "connection_count", 1) == 0
+
+
+def run_in_document(document: Document | None, callback: Callable[[], None]) -> None:
+    """Run ``callback``, which modifies Bokeh models of ``document`` directly.
+
+    In a served session Bokeh models may only change while the document lock is held, so the
+    callback is scheduled as a next-tick callback of the document; elsewhere (notebook, tests,
+    not yet displayed) it runs at once.
+    """
+    if document is not None and document.session_context is not None:
+        with set_curdoc(document):
+            pn.state.execute(callback, schedule=True)
+    else:
+        callback()

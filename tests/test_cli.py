@@ -1,0 +1,168 @@
+"""The `dashboard` command, run as a real subprocess against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+
+import aiohttp
+import pytest
+
+from dashboard.server import DashboardServer
+
+TOKEN = "cli-token"
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dashboard",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def server():
+    srv = DashboardServer(port=0, token=TOKEN)
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+async def test_publish_prints_the_event_id(server):
+    sub = await server.hub.subscribe(["metrics"])
+    code, out, err = await run_cli(
+        "publish",
+        "metrics",
+        "cpu",
+        '{"value": 3}',
+        "--url",
+        server.url,
+        env={"DASHBOARD_TOKEN": TOKEN},
+    )
+    assert (code, err) == (0, "")
+    assert out.strip() == f"{server.hub.epoch}|metrics:1"
+    assert sub.next_nowait()[0].data == {"value": 3}
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["metrics", "cpu", "{bad"], {"DASHBOARD_TOKEN": TOKEN}, "DATA is not valid JSON"),
+        (["metrics", "cpu", "1"], {"DASHBOARD_TOKEN": "wrong"}, "401: invalid token"),
+        (["bad channel", "cpu", "1"], {"DASHBOARD_TOKEN": TOKEN}, "400: channel 'bad channel'"),
+        (["metrics", "cpu", "1"], {"DASHBOARD_TOKEN": ""}, "no token"),
+    ],
+)
+async def test_publish_errors_are_one_line(server, args, env, message):
+    code, out, err = await run_cli("publish", *args, "--url", server.url, env=env)
+    assert code == 1 and out == ""
+    assert err.startswith("dashboard: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+async def test_publish_to_unreachable_server_and_bad_url():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, _, err = await run_cli(
+        "publish", "a", "b", "1", "--url", f"http://127.0.0.1:{port}", env={"DASHBOARD_TOKEN": "x"}
+    )
+    assert code == 1 and "cannot reach" in err and err.count("\n") == 1
+    code, _, err = await run_cli("publish", "a", "b", "1", "--url", "ftp://x")
+    assert code == 1 and "is not an http(s) URL" in err
+
+
+async def test_tail_prints_events_from_a_stream(server):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dashboard",
+        "tail",
+        server.url,
+        "--channel",
+        "metrics",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        connected = json.loads(await asyncio.wait_for(process.stdout.readline(), 20))
+        assert connected["event"] == "connected"
+        await server.hub.publish("metrics", "cpu", {"value": 7})
+        line = json.loads(await asyncio.wait_for(process.stdout.readline(), 10))
+        assert line["event"] == "cpu"
+        assert json.loads(line["data"])["data"] == {"value": 7}
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def test_tail_stops_on_client_error(server):
+    code, out, err = await run_cli("tail", f"{server.url}/api/events?channel=bad%20name")
+    assert code == 1 and "invalid_channel" not in out
+    assert "channel 'bad name'" in err and err.count("\n") == 1
+
+
+async def test_serve_runs_the_dashboard_and_shuts_down_cleanly():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dashboard",
+        "serve",
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "DASHBOARD_TOKEN": TOKEN},
+    )
+    try:
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+            assert line, "serve exited early"
+            if line.startswith("Dashboard:"):
+                break
+        url = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/api/health") as response:
+                assert (await response.json())["status"] == "ok"
+            async with http.get(f"{url}/") as response:
+                assert response.status == 200
+                assert "<html" in (await response.text()).lower()
+            async with http.get(f"{url}/api/events?channel=metrics") as response:
+                body = b""
+                while body.count(b"event: cpu") < 1:  # the demo source publishes metrics
+                    body += await asyncio.wait_for(response.content.readany(), 10)
+
+            # A second server on the same port fails with one clear line.
+            code, _, err = await run_cli("serve", "--port", str(port))
+            assert code == 1 and "in use" in err and err.count("\n") == 1
+    finally:
+        process.terminate()
+        code = await asyncio.wait_for(process.wait(), 20)
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["serve", "--port", "70000"], "out of range"),
+        (["serve", "--feed", "not a url"], "is not an http(s) URL"),
+        (["tail", "localhost:5006"], "is not an http(s) URL"),
+    ],
+)
+async def test_bad_arguments_are_one_line_errors(args, message):
+    code, _, err = await run_cli(*args)
+    assert code == 1 and message in err and err.count("\n") == 1
