@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the dashboard and the realtime API")
     serve.add_argument("--port", type=int, default=5006, help="TCP port (default 5006)")
     serve.add_argument("--address", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    serve.add_argument("--feed", metavar="URL", help="show an external SSE stream instead of the demo")
+    serve.add_argument(
+        "--feed", metavar="URL", help="show an external SSE stream instead of the demo"
+    )
     serve.add_argument("--no-demo", action="store_true", help="do not run the demo publisher")
     serve.add_argument(
         "--allow-websocket-origin",
@@ -63,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("channel")
     publish.add_argument("event")
     publish.add_argument("data", help="the payload, as JSON")
-    publish.add_argument("--url", default=DEFAULT_URL, help=f"dashboard URL (default {DEFAULT_URL})")
+    publish.add_argument(
+        "--url", default=DEFAULT_URL, help=f"dashboard URL (default {DEFAULT_URL})"
+    )
     publish.add_argument("--token", help="bearer token (default: $DASHBOARD_TOKEN)")
     publish.set_defaults(run=_publish)
 
@@ -151,7 +155,9 @@ def _publish(args: argparse.Namespace) -> int:
     base = _check_url(args.url).rstrip("/")
     token = args.token or os.environ.get("DASHBOARD_TOKEN")
     if not token:
-        raise CLIError("no token: pass --token or set DASHBOARD_TOKEN (printed by `dashboard serve`)")
+        raise CLIError(
+            "no token: pass --token or set DASHBOARD_TOKEN (printed by `dashboard serve`)"
+        )
     try:
         data = json.loads(args.data)
     except json.JSONDecodeError as exc:

@@ -34,9 +34,7 @@ def validate_channel(name: object) -> str:
     if len(name) > MAX_CHANNEL_LENGTH:
         raise InvalidChannel(f"channel is {len(name)} characters long; the limit is 164")
     if not _CHANNEL_RE.fullmatch(name):
-        raise InvalidChannel(
-            f"channel {name!r} may only contain letters, digits and _ - = @ , . ;"
-        )
+        raise InvalidChannel(f"channel {name!r} may only contain letters, digits and _ - = @ , . ;")
     return name
 
 

@@ -30,7 +30,11 @@ class Subscription:
     """
 
     def __init__(
-        self, channels: tuple[str, ...], epoch: str, maxsize: int, on_close: Callable[[Subscription], None]
+        self,
+        channels: tuple[str, ...],
+        epoch: str,
+        maxsize: int,
+        on_close: Callable[[Subscription], None],
     ) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")

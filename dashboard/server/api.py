@@ -20,7 +20,9 @@ class PublishHandler(ApiHandler):
         self.require_token()
         body = self.json_body()
         if not isinstance(body, dict):
-            raise ApiError(400, "invalid_body", 'body must be an object {"channel", "event", "data"}')
+            raise ApiError(
+                400, "invalid_body", 'body must be an object {"channel", "event", "data"}'
+            )
         missing = [key for key in ("channel", "event") if key not in body]
         if missing:
             raise ApiError(400, "missing_field", f"missing field(s): {', '.join(missing)}")

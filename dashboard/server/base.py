@@ -68,7 +68,10 @@ class ApiHandler(tornado.web.RequestHandler):
         if isinstance(exc, ApiError):
             code, message = exc.code, exc.message
         elif isinstance(exc, tornado.web.HTTPError) and exc.log_message:
-            code, message = "http_error", exc.log_message % exc.args if exc.args else exc.log_message
+            code, message = (
+                "http_error",
+                exc.log_message % exc.args if exc.args else exc.log_message,
+            )
         else:
             code, message = "http_error", self._reason
         if status_code >= 500:

@@ -100,7 +100,9 @@ class DashboardServer:
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(exc.errno, f"port {self.port} on {self.address} is in use") from None
+                raise PortInUse(
+                    exc.errno, f"port {self.port} on {self.address} is in use"
+                ) from None
             raise
         self._server.start()
 

@@ -24,7 +24,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def start(self, deliver: Deliver) -> None:
-        """Begin calling ``deliver(event)`` for every appended event, in offset order per channel."""
+        """Call ``deliver(event)`` for every appended event, in offset order per channel."""
 
     @abc.abstractmethod
     async def stop(self) -> None:
