@@ -22,8 +22,8 @@ from .ui import ConnectionBadge, LiveChart, LiveFeed, StreamSource
 DEFAULT_TITLE = "Realtime dashboard"
 
 _ABOUT = """
-Events flow from publishers through the hub to this page as they happen. The feed shows the
-latest events, newest first; the chart plots CPU per service from the `metrics` channel.
+Events flow from publishers through the hub to this page as they happen. The feeds show the
+latest events, newest first; the charts plot CPU and latency per service from `metrics`.
 """
 
 
@@ -53,14 +53,27 @@ def create_dashboard(
     """
     source = StreamSource(stream)
     badge = ConnectionBadge(source=source)
-    feed = LiveFeed(source=source, title="Live events", max_items=50)
-    chart = LiveChart(
+    activity = LiveFeed(
+        source=source, title="Deploys and alerts", channels=["deploys", "alerts"], max_items=30
+    )
+    feed = LiveFeed(source=source, title="All events", max_items=50)
+    cpu = LiveChart(
         source=source,
         channel="metrics",
         event="cpu",
         field="value",
         group_by="service",
         title="CPU by service (%)",
+        height=280,
+    )
+    latency = LiveChart(
+        source=source,
+        channel="metrics",
+        event="latency",
+        field="value",
+        group_by="service",
+        title="Latency by service (ms)",
+        height=280,
     )
     channels = tuple(getattr(stream, "channels", ()) or ())
 
@@ -80,15 +93,26 @@ def create_dashboard(
         ],
         main=[
             pn.Row(
-                pn.Column(chart, sizing_mode="stretch_width"),
+                pn.Column(cpu, sizing_mode="stretch_width"),
+                pn.Column(latency, sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
             ),
-            pn.Column(feed, sizing_mode="stretch_width"),
+            pn.Row(
+                pn.Column(activity, sizing_mode="stretch_width"),
+                pn.Column(feed, sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
+            ),
         ],
     )
     # Keep the parts reachable for callers and tests: the template is what they get back.
     template.source = source  # type: ignore[attr-defined]
-    template.components = {"badge": badge, "feed": feed, "chart": chart}  # type: ignore[attr-defined]
+    template.components = {  # type: ignore[attr-defined]
+        "badge": badge,
+        "activity": activity,
+        "feed": feed,
+        "cpu": cpu,
+        "latency": latency,
+    }  # type: ignore[attr-defined]
 
     pn.state.onload(source.start)
 

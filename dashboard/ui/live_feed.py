@@ -146,6 +146,9 @@ class LiveFeed(pn.viewable.Viewer):
         doc="Turns an event into one line of plain text; the feed escapes it for HTML.",
     )
     title = param.String(default="Live events", doc="Heading shown above the list.")
+    channels = param.List(
+        default=[], item_type=str, doc="Only show events of these channels; all when empty."
+    )
     max_renders_per_second = param.Number(
         default=20.0, bounds=(0.1, 240.0), doc="Upper bound on re-renders per second."
     )
@@ -184,6 +187,11 @@ class LiveFeed(pn.viewable.Viewer):
 
     def push(self, events: Iterable[Event]) -> None:
         """Queue events for the next render (what the source subscription calls)."""
+        if self.channels:
+            wanted = set(self.channels)
+            events = [event for event in events if event.channel in wanted]
+            if not events:
+                return
         self._buffer.extend(events)
         self._throttle.request()
 

@@ -357,18 +357,22 @@ async def test_create_dashboard_builds_and_goes_live(hub: Hub) -> None:
     try:
         assert isinstance(parts["badge"], ConnectionBadge)
         assert isinstance(parts["feed"], LiveFeed)
-        assert isinstance(parts["chart"], LiveChart)
+        assert isinstance(parts["cpu"], LiveChart) and isinstance(parts["latency"], LiveChart)
+        assert parts["activity"].channels == ["deploys", "alerts"]
         assert parts["badge"].__panel__() in template.sidebar.objects
-        assert parts["feed"].__panel__() in template.main.objects[1].objects
         doc = Document()
         template.server_doc(doc)  # renders every component into a Bokeh document
         assert doc.roots and doc.title == "Ops <live>"
 
         await wait_for(lambda: source.status.connected)  # outside a server it starts at once
         await hub.publish("metrics", "cpu", {"service": "api", "value": 42.0})
-        await wait_for(lambda: bool(parts["chart"].series))
-        await wait_for(lambda: len(parts["feed"].events) == 1)
-        assert parts["chart"].series["api"]["y"] == [42.0]
+        await hub.publish("deploys", "deploy", {"service": "api", "status": "started"})
+        await wait_for(lambda: bool(parts["cpu"].series))
+        await wait_for(lambda: len(parts["feed"].events) == 2)
+        await wait_for(lambda: len(parts["activity"].events) == 1)
+        assert parts["cpu"].series["api"]["y"] == [42.0]
+        assert parts["latency"].series == {}
+        assert parts["activity"].events[0].channel == "deploys"
         assert parts["badge"].text == "● Connected"
     finally:
         await source.stop()
