@@ -112,7 +112,7 @@ def create_dashboard(
         "feed": feed,
         "cpu": cpu,
         "latency": latency,
-    }  # type: ignore[attr-defined]
+    }
 
     pn.state.onload(source.start)
 
