@@ -79,3 +79,39 @@ async def test_published_event_appears_in_the_feed(browser, served_dashboard):
     text = await entry.first.inner_text()
     assert "<b>boom</b> 🚀" in text  # shown as text: never interpreted as HTML
     assert await page.locator(".live-feed-entry b").count() == 0
+
+
+async def test_serve_with_feed_shows_an_external_sse_source(browser):
+    """`dashboard serve --feed URL` subscribes to another server's stream instead of the demo."""
+    from dashboard.server import DashboardServer
+
+    upstream = DashboardServer(port=0, token="up")
+    await upstream.start()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    feed = f"{upstream.url}/api/events?channel=alerts"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--feed", feed,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        while not (await asyncio.wait_for(process.stdout.readline(), 60)).startswith(b"Dashboard:"):
+            pass
+        page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{port}/")
+        badge = page.locator(".connection-status")
+        await badge.first.wait_for(timeout=30_000)
+        for _ in range(100):
+            if "Connected" in await badge.first.inner_text():
+                break
+            await asyncio.sleep(0.1)
+        assert "Connected" in await badge.first.inner_text()
+        await upstream.hub.publish("alerts", "alert", {"message": "from upstream 42"})
+        entry = page.locator(".live-feed-entry", has_text="from upstream 42")
+        await entry.first.wait_for(timeout=15_000)
+        assert await page.locator(".live-feed-entry", has_text="cpu").count() == 0  # no demo
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 20)
+        await upstream.stop()
