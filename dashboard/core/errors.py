@@ -45,3 +45,27 @@ class InvalidCursor(ValidationError):
     """A ``Last-Event-ID`` that this hub could never have issued."""
 
     code = "invalid_last_event_id"
+
+
+class AuthError(DashboardError):
+    """Credentials that do not check out: a bad signature, an unknown key, a stale timestamp.
+
+    The server maps it to HTTP 401 (or a ``pusher:subscription_error`` on a socket).
+
+    Attributes:
+        code: a short machine-readable reason, e.g. ``"invalid_signature"``.
+    """
+
+    code = "unauthorized"
+
+
+class InvalidSocketId(ValidationError):
+    """A socket id that is not ``<digits>.<digits>``."""
+
+    code = "invalid_socket_id"
+
+
+class InvalidChannelData(ValidationError):
+    """Presence ``channel_data`` that is not a JSON object with a usable ``user_id``."""
+
+    code = "invalid_channel_data"
