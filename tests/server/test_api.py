@@ -80,3 +80,10 @@ async def test_unknown_api_route_is_json_404(server, http):
     async with http.get(f"{server.url}/api/nothing") as response:
         assert response.status == 404
         assert (await response.json())["error"] == "not_found"
+
+
+@pytest.mark.parametrize("channel", ["private-user-1", "presence-room"])
+async def test_private_channels_are_not_served_over_plain_sse(server, http, channel):
+    async with http.get(f"{server.url}/api/events?channel=public&channel={channel}") as response:
+        assert response.status == 403
+        assert (await response.json())["error"] == "forbidden"
