@@ -102,7 +102,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
     from .app import create_dashboard
     from .demo import DemoSource
     from .hub import Hub, HubStream
-    from .server import DashboardServer, PortInUse
+    from .server import DashboardServer, PortInUse, freeze_startup_heap
 
     hub = Hub()
 
@@ -131,6 +131,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
     if not args.feed and not args.no_demo:
         demo = DemoSource()
         demo.start(hub)
+    freeze_startup_heap()
 
     print(f"Dashboard:  {server.url}/", flush=True)
     print(f"Events:     {server.url}/api/events?channel=metrics", flush=True)

@@ -52,6 +52,7 @@ class Subscription:
         self._pending: list[Event] | None = []
         self._waiter: asyncio.Future[None] | None = None
         self._on_close = on_close
+        self._direct: Callable[[Event], bool] | None = None
         self._close_callbacks: list[Callable[[Subscription], None]] = []
 
     # -- called by the hub -------------------------------------------------------------
@@ -64,6 +65,10 @@ class Subscription:
             return
         if event.offset <= self._queued_offsets[event.channel]:
             return  # already replayed or seen: never deliver twice
+        if self._direct is not None and not self._queue and self._direct(event):
+            # Handed straight to an idle consumer: no queue, no task wake-up.
+            self._positions[event.channel] = self._queued_offsets[event.channel] = event.offset
+            return
         if len(self._queue) >= self._capacity:
             self.close(OVERFLOW)
             return
@@ -96,6 +101,16 @@ class Subscription:
     def cursor_id(self) -> str:
         """:attr:`cursor` encoded as an SSE id."""
         return encode_cursor(self.epoch, self._positions)
+
+    def set_direct_consumer(self, consume: Callable[[Event], bool] | None) -> None:
+        """Let the publisher hand events to ``consume`` synchronously while the queue is empty.
+
+        ``consume(event)`` returns True when it took the event (e.g. wrote it to an idle
+        socket) and False when it is busy, in which case the event is queued as usual. Order is
+        kept because a direct hand-off only happens when nothing is queued ahead of it, and the
+        queue bound still applies because a busy consumer declines.
+        """
+        self._direct = consume
 
     def qsize(self) -> int:
         return len(self._queue)
@@ -145,6 +160,7 @@ class Subscription:
         if self.closed_reason is not None:
             return
         self.closed_reason = reason
+        self._direct = None
         self._queue.clear()
         self._pending = None
         self._on_close(self)

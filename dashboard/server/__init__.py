@@ -2,6 +2,12 @@
 
 from .base import ServerContext
 from .routes import api_routes
-from .serve import DashboardServer, PortInUse
+from .serve import DashboardServer, PortInUse, freeze_startup_heap
 
-__all__ = ["DashboardServer", "PortInUse", "ServerContext", "api_routes"]
+__all__ = [
+    "DashboardServer",
+    "PortInUse",
+    "ServerContext",
+    "api_routes",
+    "freeze_startup_heap",
+]

@@ -23,6 +23,7 @@ from ..core.event_stream import (
     event_frame_with_cursor,
     reset_frame,
 )
+from ..core.events import Event
 from ..hub import Subscription
 from ..hub.subscription import OVERFLOW
 from .base import ApiError, ApiHandler, log
@@ -36,6 +37,7 @@ class EventStreamHandler(ApiHandler):
 
     subscription: Subscription | None = None
     _heartbeat: asyncio.TimerHandle | None = None
+    _pending_flushes = 0
 
     async def get(self) -> None:
         channels = self.get_query_arguments("channel")
@@ -73,6 +75,11 @@ class EventStreamHandler(ApiHandler):
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # nginx would otherwise buffer the stream
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            # Tornado turns Nagle off only when a response finishes; an open stream would
+            # otherwise hold small frames back waiting for the client's ACKs.
+            stream.set_nodelay(True)
         hub = self.ctx.hub
         cursor_id = subscription.cursor_id()
         self.write(
@@ -82,27 +89,50 @@ class EventStreamHandler(ApiHandler):
         )
         for reset in subscription.resets:
             self.write(reset_frame(reset, cursor_id))
-        await self.flush()
+        self._single = len(subscription.channels) == 1
+        self._positions = dict(subscription.cursor.offsets)
+        self._epoch = subscription.epoch
+        await self._flush()
         self._schedule_heartbeat()
-
-        single = len(subscription.channels) == 1
-        positions = dict(subscription.cursor.offsets)
-        epoch = subscription.epoch
+        # While the socket keeps up, the publisher writes each event itself (no queue, no task
+        # switch); once a write is pending, events queue and this loop drains them in chunks.
+        subscription.set_direct_consumer(self._write_now)
         while True:
             batch = await subscription.next_batch(BATCH_LIMIT)
             if not batch:
                 return  # closed: client gone, overflow or server shutdown
-            if single:
-                chunk = b"".join([event_frame(event) for event in batch])
-            else:
-                frames = []
-                for event in batch:
-                    positions[event.channel] = event.offset
-                    frames.append(event_frame_with_cursor(event, encode_cursor(epoch, positions)))
-                chunk = b"".join(frames)
             self._last_write = time.monotonic()
-            self.write(chunk)
-            await self.flush()
+            self.write(b"".join([self._frame(event) for event in batch]))
+            await self._flush()
+
+    def _frame(self, event: Event) -> bytes:
+        if self._single:
+            return event_frame(event)  # cached on the event, shared by every subscriber
+        self._positions[event.channel] = event.offset
+        return event_frame_with_cursor(event, encode_cursor(self._epoch, self._positions))
+
+    def _write_now(self, event: Event) -> bool:
+        """The subscription's direct consumer: write at once unless a write is still pending."""
+        if self._pending_flushes:
+            return False
+        self._last_write = time.monotonic()
+        self.write(self._frame(event))
+        self._start_flush()
+        return True
+
+    def _start_flush(self) -> asyncio.Future[None]:
+        """Flush, counting unfinished flushes so a stalled client cannot grow the buffer."""
+        self._pending_flushes += 1
+        future = self.flush()
+        future.add_done_callback(self._flushed)
+        return future
+
+    def _flushed(self, future: asyncio.Future[None]) -> None:
+        self._pending_flushes -= 1
+        _ignore_closed(future)
+
+    async def _flush(self) -> None:
+        await self._start_flush()
 
     def _schedule_heartbeat(self) -> None:
         self._last_write = time.monotonic()
@@ -117,7 +147,7 @@ class EventStreamHandler(ApiHandler):
         if idle >= self.ctx.heartbeat * 0.9:
             self._last_write = time.monotonic()
             self.write(HEARTBEAT_FRAME)
-            self.flush().add_done_callback(_ignore_closed)
+            self._start_flush()
             idle = 0.0
         loop = asyncio.get_running_loop()
         self._heartbeat = loop.call_later(self.ctx.heartbeat - idle, self._beat)

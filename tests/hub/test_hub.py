@@ -170,3 +170,29 @@ async def test_multi_channel_replay_keeps_publication_order(make_hub):
         await hub.publish("ab"[i % 2], "x", i)
     resumed = await hub.subscribe(["a", "b"], last_event_id=cursor)
     assert [e.data for e in resumed.next_nowait()] == list(range(6))
+
+
+async def test_direct_consumer_takes_events_only_while_nothing_is_queued(make_hub):
+    hub = make_hub(queue_size=3)
+    sub = await hub.subscribe(["a"])
+    taken, busy = [], False
+
+    def consume(event):
+        if busy:
+            return False
+        taken.append(event.data)
+        return True
+
+    sub.set_direct_consumer(consume)
+    await hub.publish("a", "x", 1)
+    assert taken == [1] and sub.qsize() == 0
+    assert decode_cursor(sub.cursor_id()).offsets == {"a": 1}  # handed out = consumed
+    busy = True
+    await hub.publish("a", "x", 2)
+    busy = False
+    await hub.publish("a", "x", 3)  # must queue behind 2 to keep order
+    assert taken == [1] and [e.data for e in sub.next_nowait()] == [2, 3]
+    busy = True
+    for i in range(4, 8):  # a consumer that stays busy still hits the queue bound
+        await hub.publish("a", "x", i)
+    assert sub.closed_reason == OVERFLOW
