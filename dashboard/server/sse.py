@@ -122,9 +122,12 @@ class EventStreamHandler(ApiHandler):
 
     def _start_flush(self) -> asyncio.Future[None]:
         """Flush, counting unfinished flushes so a stalled client cannot grow the buffer."""
-        self._pending_flushes += 1
         future = self.flush()
-        future.add_done_callback(self._flushed)
+        if future.done():
+            _ignore_closed(future)  # the usual case: the socket took it all at once
+        else:
+            self._pending_flushes += 1
+            future.add_done_callback(self._flushed)
         return future
 
     def _flushed(self, future: asyncio.Future[None]) -> None:
