@@ -32,6 +32,9 @@ class Event:
         offset: position in the channel; strictly increasing, starting at 1.
         epoch: identifies the hub's history; offsets are only comparable within one epoch.
         published_at: Unix time in seconds.
+        socket_id: the Pusher socket that sent it (a client event, or an HTTP publish naming
+            ``socket_id``); that socket is not sent its own event. ``None`` otherwise.
+        user_id: the sender's user id, for a client event on a presence channel.
     """
 
     channel: str
@@ -43,6 +46,8 @@ class Event:
     # Transport encodings of this event (e.g. its SSE frame), filled lazily by the transports
     # so that fan-out to N subscribers encodes once. Not part of the event's identity.
     frames: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    socket_id: str | None = None
+    user_id: str | None = None
 
     @property
     def data(self) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 
 from .channels import validate_channel
 from .errors import DashboardError, InvalidChannel, InvalidChannelData
+from .events import Event
 
 DEFAULT_MAX_FRAME_BYTES = 10 * 1024
 MAX_EVENT_NAME_LENGTH = 200
@@ -335,3 +336,35 @@ def channel_event(channel: str, event: str, data_str: str, user_id: str | None =
     if user_id is not None:
         frame["user_id"] = user_id
     return _encode(frame)
+
+
+_EVENT_FRAME = "pusher"
+
+
+def event_data_string(data_json: str) -> str:
+    """The ``data`` string a Pusher client receives for a payload stored as ``data_json``.
+
+    A JSON string value is sent as the string itself, anything else as its JSON text;
+    pusher-js then JSON-parses the string when it can, so ``{"a": 1}`` arrives as an object
+    and ``"hello"`` as ``hello``, just as from a Pusher server SDK that triggers them.
+    """
+    if data_json.startswith('"'):
+        decoded = _DECODER.decode(data_json)
+        if isinstance(decoded, str):
+            return decoded
+    return data_json
+
+
+def hub_event_frame(event: Event) -> bytes:
+    """The UTF-8 frame of a hub event, built once and cached in ``event.frames``.
+
+    Carries ``user_id`` when the event has one (a client event on a presence channel).
+    """
+    frame = event.frames.get(_EVENT_FRAME)
+    if frame is None:
+        text = channel_event(
+            event.channel, event.name, event_data_string(event.data_json), event.user_id
+        )
+        # ASCII: the encoder escapes everything else.
+        frame = event.frames[_EVENT_FRAME] = text.encode()
+    return frame

@@ -8,9 +8,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.channels import validate_channels
+from ..core.channels import validate_channel, validate_channels
 from ..core.cursor import Reset, decode_cursor
-from ..core.events import DEFAULT_MAX_PAYLOAD_BYTES, Event, validate_publication
+from ..core.errors import PayloadTooLarge
+from ..core.events import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    Event,
+    validate_event_name,
+    validate_publication,
+)
 from .backends import Backend, MemoryBackend
 from .subscription import SHUTDOWN, Subscription
 
@@ -81,8 +87,23 @@ class Hub:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def publish(self, channel: str, event: str, data: Any = None) -> Event:
+    async def publish(
+        self,
+        channel: str,
+        event: str,
+        data: Any = None,
+        *,
+        socket_id: str | None = None,
+        user_id: str | None = None,
+    ) -> Event:
         """Publish ``data`` as ``event`` on ``channel``.
+
+        Args:
+            channel: the channel.
+            event: the event name.
+            data: any JSON-serialisable value.
+            socket_id: a Pusher socket that must not receive this event (its sender).
+            user_id: the sender's user id, relayed on presence channels.
 
         Returns:
             The stored event, with its offset; ``event.frames`` is shared by all transports.
@@ -94,9 +115,40 @@ class Hub:
         channel, event, data_json = validate_publication(
             channel, event, data, self.max_payload_bytes
         )
+        return await self._append(channel, event, data_json, socket_id, user_id)
+
+    async def publish_json(
+        self,
+        channel: str,
+        event: str,
+        data_json: str,
+        *,
+        socket_id: str | None = None,
+        user_id: str | None = None,
+    ) -> Event:
+        """Like :meth:`publish`, with the payload already encoded as JSON text.
+
+        For relaying what a client sent without decoding and re-encoding it. ``data_json``
+        must be valid JSON (the caller parsed it); only its size is checked here.
+
+        Raises:
+            ValidationError: for a bad channel or event name, or a payload larger than
+                ``max_payload_bytes``.
+        """
+        channel, event = validate_channel(channel), validate_event_name(event)
+        size = len(data_json.encode("utf-8", "surrogatepass"))
+        if size > self.max_payload_bytes:
+            raise PayloadTooLarge(f"data is {size} bytes; the limit is {self.max_payload_bytes}")
+        return await self._append(channel, event, data_json, socket_id, user_id)
+
+    async def _append(
+        self, channel: str, event: str, data_json: str, socket_id: str | None, user_id: str | None
+    ) -> Event:
         await self.start()
         self._published += 1
-        return await self.backend.append(channel, event, data_json)
+        return await self.backend.append(
+            channel, event, data_json, socket_id=socket_id, user_id=user_id
+        )
 
     async def subscribe(
         self,
@@ -150,6 +202,35 @@ class Hub:
         replay = list(heapq.merge(*replays, key=lambda event: event.published_at))
         subscription._go_live(replay, positions)
         return subscription
+
+    async def add_channel(self, subscription: Subscription, channel: str) -> None:
+        """Deliver ``channel``'s events to ``subscription`` from now on (live, no replay).
+
+        For transports whose clients join and leave channels on an open connection (Pusher).
+        An event published while the channel is being added may or may not be delivered, but
+        never twice. A no-op for a closed subscription or a channel it already has.
+
+        Raises:
+            InvalidChannel: for a bad channel name.
+        """
+        channel = validate_channel(channel)
+        tip = await self.backend.tip(channel)
+        # No await from here on: registration and the start position agree.
+        if subscription.closed_reason is not None or channel in subscription.channels:
+            return
+        subscription._add_channel(channel, tip)
+        self._subscribers.setdefault(channel, set()).add(subscription)
+
+    def remove_channel(self, subscription: Subscription, channel: str) -> None:
+        """Stop delivering ``channel`` to ``subscription`` and drop its queued events."""
+        if channel not in subscription.channels:
+            return
+        subscription._remove_channel(channel)
+        subscribers = self._subscribers.get(channel)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscribers[channel]
 
     def _deliver(self, event: Event) -> None:
         subscribers = self._subscribers.get(event.channel)

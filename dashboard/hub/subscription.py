@@ -91,6 +91,19 @@ class Subscription:
             self._push(event)
         self._wake()
 
+    def _add_channel(self, channel: str, tip: int) -> None:
+        """Start ``channel`` live after offset ``tip`` (see :meth:`Hub.add_channel`)."""
+        self.channels = (*self.channels, channel)
+        self._positions[channel] = self._queued_offsets[channel] = tip
+
+    def _remove_channel(self, channel: str) -> None:
+        """Forget ``channel``, dropping its queued events (see :meth:`Hub.remove_channel`)."""
+        self.channels = tuple(name for name in self.channels if name != channel)
+        self._positions.pop(channel, None)
+        self._queued_offsets.pop(channel, None)
+        if any(event.channel == channel for event in self._queue):
+            self._queue = deque(event for event in self._queue if event.channel != channel)
+
     # -- consumer side -----------------------------------------------------------------
 
     @property

@@ -11,7 +11,9 @@ from typing import Any
 import tornado.web
 
 from ..core.errors import PayloadTooLarge, ValidationError
+from ..core.presence import PresenceRoster
 from ..hub import Hub
+from .pusher_app import PusherApp
 
 log = logging.getLogger("dashboard.server")
 
@@ -27,6 +29,11 @@ class ServerContext:
         retry_ms: reconnect delay suggested to SSE clients.
         max_body_bytes: largest request body accepted by JSON endpoints.
         streams: the open SSE handlers, for health and shutdown.
+        app: the Pusher app served at ``/app/{key}``.
+        roster: who is on each presence channel, one for the whole server.
+        pusher_channels: channel -> the open Pusher connections subscribed to it, for
+            presence notices, which do not go through the hub.
+        pusher_sockets: socket_id -> open Pusher connection, for unique ids and shutdown.
     """
 
     hub: Hub
@@ -36,6 +43,10 @@ class ServerContext:
     retry_ms: int = 3000
     max_body_bytes: int = 64 * 1024
     streams: set[Any] = field(default_factory=set)
+    app: PusherApp = field(default_factory=PusherApp)
+    roster: PresenceRoster = field(default_factory=PresenceRoster)
+    pusher_channels: dict[str, set[Any]] = field(default_factory=dict)
+    pusher_sockets: dict[str, Any] = field(default_factory=dict)
 
 
 class ApiError(tornado.web.HTTPError):

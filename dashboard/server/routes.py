@@ -6,15 +6,18 @@ from typing import Any
 
 from .api import HealthHandler, PublishHandler
 from .base import NotFoundHandler, ServerContext
+from .pusher_ws import PusherSocketHandler
 from .sse import EventStreamHandler
 
 
 def api_routes(ctx: ServerContext) -> list[tuple[str, Any, dict[str, Any]]]:
-    """Routes under ``/api/`` (Bokeh owns ``/ws`` and the page routes)."""
+    """Routes under ``/api/`` and the Pusher socket ``/app/{key}`` (Bokeh owns ``/ws`` and
+    the page routes)."""
     kwargs = {"ctx": ctx}
     return [
         (r"/api/events", EventStreamHandler, kwargs),
         (r"/api/publish", PublishHandler, kwargs),
         (r"/api/health", HealthHandler, kwargs),
         (r"/api/.*", NotFoundHandler, kwargs),
+        (r"/app/([^/]+)", PusherSocketHandler, kwargs),
     ]

@@ -16,6 +16,8 @@ import panel as pn
 from .. import __version__
 from ..hub import Hub
 from .base import ServerContext
+from .pusher_app import DEFAULT_APP_ID, DEFAULT_APP_KEY, DEFAULT_APP_SECRET, PusherApp
+from .pusher_ws import close_all
 from .routes import api_routes
 
 log = logging.getLogger("dashboard.server")
@@ -39,6 +41,10 @@ class DashboardServer:
         token: bearer token for ``POST /api/publish``; generated when ``None``.
         heartbeat: seconds between SSE heartbeat comments on idle streams.
         websocket_origins: extra ``host:port`` values browsers may use to reach the page.
+        app_id: the Pusher app id; a local default when ``None``.
+        app_key: the key Pusher clients connect with (``/app/{key}``); a local default.
+        app_secret: signs private/presence subscriptions; a local default, not secret.
+        pusher: the full Pusher app settings (timeouts, limits); overrides the three above.
 
     Usage::
 
@@ -59,6 +65,10 @@ class DashboardServer:
         token: str | None = None,
         heartbeat: float = 15.0,
         websocket_origins: Sequence[str] = (),
+        app_id: str | None = None,
+        app_key: str | None = None,
+        app_secret: str | None = None,
+        pusher: PusherApp | None = None,
     ) -> None:
         self.hub = hub or Hub()
         self.page = page
@@ -67,8 +77,13 @@ class DashboardServer:
         self.token = token or secrets.token_urlsafe(24)
         self.token_generated = token is None
         self.websocket_origins = list(websocket_origins)
+        app = pusher or PusherApp(
+            app_id=app_id or DEFAULT_APP_ID,
+            key=app_key or DEFAULT_APP_KEY,
+            secret=app_secret or DEFAULT_APP_SECRET,
+        )
         self.ctx = ServerContext(
-            hub=self.hub, token=self.token, version=__version__, heartbeat=heartbeat
+            hub=self.hub, token=self.token, version=__version__, heartbeat=heartbeat, app=app
         )
         self._server: Any = None
 
@@ -110,6 +125,7 @@ class DashboardServer:
     async def stop(self) -> None:
         """Close the SSE streams cleanly, then stop listening."""
         await self.hub.stop()  # ends every subscription, so each stream handler finishes
+        close_all(self.ctx)  # Pusher sockets without a subscription
         await asyncio.sleep(0)  # let the handlers write their last chunk
         if self._server is not None:
             self._server.stop()

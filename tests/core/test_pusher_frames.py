@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard.core.errors import InvalidChannelData, ValidationError
+from dashboard.core.events import Event
 from dashboard.core.pusher_frames import (
     ProtocolError,
     PusherErrorCode,
@@ -20,6 +21,8 @@ from dashboard.core.pusher_frames import (
     channel_event,
     connection_established,
     error,
+    event_data_string,
+    hub_event_frame,
     is_client_event,
     member_added,
     member_removed,
@@ -352,3 +355,32 @@ def test_parse_channel_data_rejects(text, message):
         parse_channel_data(text)
     assert isinstance(info.value, ValidationError)
     assert info.value.code == "invalid_channel_data"
+
+
+@pytest.mark.parametrize(
+    ("data_json", "sent"),
+    [
+        ('{"v":1}', '{"v":1}'),
+        ('"hello"', "hello"),
+        ('"a\\"b"', 'a"b'),
+        ("[1,2]", "[1,2]"),
+        ("3", "3"),
+        ("null", "null"),
+    ],
+)
+def test_event_data_string(data_json, sent):
+    assert event_data_string(data_json) == sent
+
+
+def test_hub_event_frame_is_built_once_and_carries_the_user_id():
+    event = Event("presence-a", "client-x", '{"v":1}', 1, "ep", 0.0, user_id="7")
+    frame = hub_event_frame(event)
+    assert hub_event_frame(event) is frame
+    assert json.loads(frame) == {
+        "event": "client-x",
+        "channel": "presence-a",
+        "data": '{"v":1}',
+        "user_id": "7",
+    }
+    plain = Event("a", "e", '"text"', 1, "ep", 0.0)
+    assert json.loads(hub_event_frame(plain)) == {"event": "e", "channel": "a", "data": "text"}

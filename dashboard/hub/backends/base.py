@@ -31,8 +31,19 @@ class Backend(abc.ABC):
         """Stop delivering and release connections. Idempotent."""
 
     @abc.abstractmethod
-    async def append(self, channel: str, name: str, data_json: str) -> Event:
-        """Assign the channel's next offset, store the event in history and deliver it."""
+    async def append(
+        self,
+        channel: str,
+        name: str,
+        data_json: str,
+        *,
+        socket_id: str | None = None,
+        user_id: str | None = None,
+    ) -> Event:
+        """Assign the channel's next offset, store the event in history and deliver it.
+
+        ``socket_id`` and ``user_id`` are carried on the event unchanged (see :class:`Event`).
+        """
 
     @abc.abstractmethod
     async def after(self, channel: str, offset: int) -> list[Event] | None:

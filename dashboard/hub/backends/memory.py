@@ -40,7 +40,15 @@ class MemoryBackend(Backend):
     async def stop(self) -> None:
         self._deliver = None
 
-    async def append(self, channel: str, name: str, data_json: str) -> Event:
+    async def append(
+        self,
+        channel: str,
+        name: str,
+        data_json: str,
+        *,
+        socket_id: str | None = None,
+        user_id: str | None = None,
+    ) -> Event:
         history = self._histories.get(channel)
         if history is None:
             history = self._histories[channel] = ChannelHistory(self.limits)
@@ -48,7 +56,16 @@ class MemoryBackend(Backend):
                 self._histories.popitem(last=False)
         else:
             self._histories.move_to_end(channel)
-        event = Event(channel, name, data_json, history.tip + 1, self.epoch, self._clock())
+        event = Event(
+            channel,
+            name,
+            data_json,
+            history.tip + 1,
+            self.epoch,
+            self._clock(),
+            socket_id=socket_id,
+            user_id=user_id,
+        )
         history.append(event)
         if self._deliver is not None:
             self._deliver(event)

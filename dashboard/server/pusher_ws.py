@@ -1,0 +1,417 @@
+"""``/app/{key}``: Pusher Channels protocol 7 over a WebSocket, so pusher-js clients connect.
+
+The handler only moves frames: parsing and building them is :mod:`dashboard.core.pusher_frames`,
+signatures :mod:`dashboard.core.pusher_signatures`, presence :mod:`dashboard.core.presence`,
+fan-out the hub. A connection holds ONE hub subscription whose channels follow the client's
+``pusher:subscribe`` / ``pusher:unsubscribe`` (:meth:`Hub.add_channel`); client events go through
+the hub too, tagged with the sender's socket id so that the sender is skipped.
+
+Bounds, and what happens when they are hit:
+
+* hub events wait in the subscription's bounded queue while a write is pending; when it is full
+  the connection is closed with 4100 (over capacity: pusher-js reconnects after a back-off);
+* other frames (pongs, errors, presence notices) are written at once; more than
+  ``PusherApp.max_pending_writes`` unfinished writes also close it with 4100;
+* a frame over ``max_message_bytes`` gets a ``pusher:error`` 4301 and the connection stays;
+  over four times that Tornado closes it (1009) without reading it all;
+* client events: ``client_event_rate`` per second, the excess answered with 4301;
+* a client silent for ``activity_timeout`` is pinged and closed with 4201 if it stays silent
+  for ``pong_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import secrets
+import time
+from typing import Any
+
+import tornado.websocket
+
+from ..core.channels import ChannelKind, channel_kind
+from ..core.errors import DashboardError, InvalidChannelData, ValidationError
+from ..core.events import Event
+from ..core.presence import PresenceChannelFull, PresenceError
+from ..core.pusher_frames import (
+    ProtocolError,
+    PusherErrorCode,
+    PusherFrame,
+    connection_established,
+    error,
+    hub_event_frame,
+    is_client_event,
+    member_added,
+    member_removed,
+    parse_channel_data,
+    parse_client_frame,
+    ping,
+    pong,
+    signin_success,
+    subscription_error,
+    subscription_succeeded,
+)
+from ..core.pusher_signatures import verify_channel_auth, verify_user_auth
+from ..core.ratelimit import TokenBucket
+from ..hub import Subscription
+from ..hub.subscription import OVERFLOW, SHUTDOWN
+from .base import ServerContext, log
+
+#: Protocol versions this server speaks (the ``protocol`` query parameter).
+SUPPORTED_PROTOCOLS = frozenset({7})
+#: Hub events written per chunk at most, once a connection has fallen behind.
+BATCH_LIMIT = 256
+
+# The sequence makes ids unique in this process; the random part makes them unguessable.
+_SEQUENCE = itertools.count(1)
+
+
+def new_socket_id() -> str:
+    """A fresh ``"<int>.<int>"`` socket id."""
+    return f"{next(_SEQUENCE)}.{secrets.randbelow(10**12)}"
+
+
+class PusherSocketHandler(tornado.websocket.WebSocketHandler):
+    """One Pusher client connection."""
+
+    ctx: ServerContext
+    socket_id = ""
+    subscription: Subscription | None = None
+    _closed = False
+    _timer: asyncio.TimerHandle | None = None
+    _drainer: asyncio.Task[None] | None = None
+    _pending_writes = 0
+    _last_write: asyncio.Future[None] | None = None
+
+    def initialize(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.channels: set[str] = set()
+        self.user_id: str | None = None
+
+    def check_origin(self, origin: str) -> bool:
+        # Pusher accepts any origin: private data is guarded by signatures, not by origin.
+        return True
+
+    @property
+    def max_message_size(self) -> int:
+        return 4 * self.ctx.app.max_message_bytes
+
+    # -- connection lifecycle ----------------------------------------------------------
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        app = self.ctx.app
+        refusal = self._refusal(args[0] if args else "")
+        if refusal is not None:
+            code, message = refusal
+            self._send(error(message, code))
+            self.close(code, message)
+            self._closed = True
+            return
+        socket_id = new_socket_id()
+        while socket_id in self.ctx.pusher_sockets:  # paranoia: ids must never be shared
+            socket_id = new_socket_id()
+        self.socket_id = socket_id
+        self.ctx.pusher_sockets[socket_id] = self
+        burst = max(1, int(app.client_event_rate))
+        self.bucket = TokenBucket(app.client_event_rate, burst)
+        self._last_seen = time.monotonic()
+        self._ping_sent_at: float | None = None
+        self.set_nodelay(True)
+        self._send(connection_established(socket_id, app.advertised_activity_timeout))
+        self._schedule_check(app.activity_timeout)
+
+    def _refusal(self, key: str) -> tuple[int, str] | None:
+        if key != self.ctx.app.key:
+            return PusherErrorCode.APP_DOES_NOT_EXIST, f"no app with key {key!r}"
+        protocol = self.get_query_argument("protocol", None)
+        if not protocol:
+            return PusherErrorCode.NO_PROTOCOL_VERSION, "no protocol version given"
+        if not protocol.isascii() or not protocol.isdigit():
+            return PusherErrorCode.INVALID_VERSION_FORMAT, f"invalid protocol {protocol!r}"
+        if int(protocol) not in SUPPORTED_PROTOCOLS:
+            return PusherErrorCode.UNSUPPORTED_PROTOCOL_VERSION, (
+                f"unsupported protocol version {protocol}; this server speaks 7"
+            )
+        return None
+
+    def on_close(self) -> None:
+        self._cleanup()
+
+    def drop(self, code: int, reason: str) -> None:
+        """Leave every channel now, then close with ``code`` (the peer may never answer)."""
+        self._cleanup()
+        self.close(code, reason)
+
+    def _cleanup(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.subscription is not None:
+            self.subscription.close()
+        self.ctx.pusher_sockets.pop(self.socket_id, None)
+        for channel in self.channels:
+            self._unregister(channel)
+        self.channels.clear()
+        for channel, user_id in self.ctx.roster.leave_all(self.socket_id):
+            self._broadcast(channel, member_removed(channel, user_id))
+
+    # -- activity ----------------------------------------------------------------------
+
+    def _schedule_check(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(delay, 0.001), self._check_activity)
+
+    def _check_activity(self) -> None:
+        if self._closed:
+            return
+        app, now = self.ctx.app, time.monotonic()
+        if self._ping_sent_at is not None:
+            waited = now - self._ping_sent_at
+            if waited >= app.pong_timeout:
+                log.info("pusher socket %s did not answer a ping", self.socket_id)
+                self.drop(PusherErrorCode.PONG_NOT_RECEIVED, "pong not received")
+                return
+            self._schedule_check(app.pong_timeout - waited)
+            return
+        idle = now - self._last_seen
+        if idle >= app.activity_timeout:
+            self._send(ping())
+            self._ping_sent_at = now
+            self._schedule_check(app.pong_timeout)
+        else:
+            self._schedule_check(app.activity_timeout - idle)
+
+    def _seen(self) -> None:
+        self._last_seen = time.monotonic()
+        self._ping_sent_at = None
+
+    def on_pong(self, data: bytes) -> None:
+        self._seen()  # a WebSocket-level pong is a sign of life too
+
+    # -- frames from the client --------------------------------------------------------
+
+    async def on_message(self, message: str | bytes) -> None:
+        if self._closed:
+            return
+        self._seen()
+        if isinstance(message, bytes):
+            self._send(error("binary frames are not supported"))
+            return
+        try:
+            frame = parse_client_frame(message, self.ctx.app.max_message_bytes)
+        except ProtocolError as exc:
+            self._send(error(exc.message, exc.code))
+            return
+        event = frame.event
+        if event == "pusher:ping":
+            self._send(pong())
+        elif event == "pusher:pong":
+            pass
+        elif event == "pusher:subscribe":
+            await self._subscribe(frame)
+        elif event == "pusher:unsubscribe":
+            self._unsubscribe(frame.channel or "")
+        elif event == "pusher:signin":
+            self._signin(frame)
+        elif is_client_event(event):
+            await self._client_event(frame)
+        else:
+            self._send(error(f"unknown event {event!r}"))
+
+    async def _subscribe(self, frame: PusherFrame) -> None:
+        app, roster = self.ctx.app, self.ctx.roster
+        channel, data = frame.channel or "", frame.data
+        kind = channel_kind(channel)
+        user: tuple[str, Any] | None = None
+        if kind is not ChannelKind.PUBLIC:
+            channel_data = data.get("channel_data") if kind is ChannelKind.PRESENCE else None
+            if not verify_channel_auth(
+                app.key, app.secret, self.socket_id, channel, data.get("auth"), channel_data
+            ):
+                self._send(subscription_error(channel, 401, f"invalid signature for {channel}"))
+                return
+            if kind is ChannelKind.PRESENCE:
+                try:
+                    user = parse_channel_data(channel_data)
+                except InvalidChannelData as exc:
+                    self._send(subscription_error(channel, 400, str(exc)))
+                    return
+        try:
+            await self._hub_add(channel)
+        except (DashboardError, RuntimeError) as exc:  # a hub shutting down, a bad name
+            self._send(subscription_error(channel, 500, str(exc), "ServerError"))
+            return
+        if self._closed:
+            return  # the client left while the hub was adding the channel
+        added = False
+        if user is not None:
+            try:
+                added = roster.join(channel, self.socket_id, *user)
+            except PresenceError as exc:
+                if channel not in self.channels and self.subscription is not None:
+                    self.ctx.hub.remove_channel(self.subscription, channel)
+                full = isinstance(exc, PresenceChannelFull)
+                self._send(
+                    subscription_error(channel, 403, str(exc), "LimitReached" if full else "Error")
+                )
+                return
+        self.channels.add(channel)
+        self.ctx.pusher_channels.setdefault(channel, set()).add(self)
+        if user is None:
+            self._send(subscription_succeeded(channel))
+            return
+        self._send(subscription_succeeded(channel, roster.snapshot(channel)))
+        if added:
+            self._broadcast(channel, member_added(channel, *user))
+
+    async def _hub_add(self, channel: str) -> None:
+        if self.subscription is None:
+            hub = self.ctx.hub
+            subscription = await hub.subscribe([channel])
+            if self._closed:
+                subscription.close()
+                return
+            self.subscription = subscription
+            subscription.set_direct_consumer(self._write_now)
+            subscription.add_close_callback(self._on_subscription_closed)
+            self._drainer = asyncio.get_running_loop().create_task(self._drain(subscription))
+        else:
+            await self.ctx.hub.add_channel(self.subscription, channel)
+
+    def _unsubscribe(self, channel: str) -> None:
+        if channel not in self.channels:
+            return  # as Pusher: unsubscribing from a channel one is not on is not an error
+        self.channels.discard(channel)
+        self._unregister(channel)
+        if self.subscription is not None:
+            self.ctx.hub.remove_channel(self.subscription, channel)
+        user_id = self.ctx.roster.leave(channel, self.socket_id)
+        if user_id is not None:
+            self._broadcast(channel, member_removed(channel, user_id))
+
+    def _signin(self, frame: PusherFrame) -> None:
+        app = self.ctx.app
+        user_data, auth = frame.data["user_data"], frame.data["auth"]
+        if not verify_user_auth(app.key, app.secret, self.socket_id, user_data, auth):
+            self._send(error("invalid signin signature", PusherErrorCode.UNAUTHORIZED))
+            return
+        try:
+            user = json.loads(user_data)
+        except ValueError:
+            user = None
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if not isinstance(user_id, str | int) or isinstance(user_id, bool) or user_id == "":
+            self._send(error("signin user_data needs an id", PusherErrorCode.UNAUTHORIZED))
+            return
+        self.user_id = str(user_id)
+        self._send(signin_success(user_data))
+
+    async def _client_event(self, frame: PusherFrame) -> None:
+        channel = frame.channel or ""
+        kind = channel_kind(channel)
+        if kind is ChannelKind.PUBLIC:
+            self._send(error(f"client events are not allowed on public channel {channel}"))
+            return
+        if channel not in self.channels:
+            self._send(error(f"client event on {channel}, which this socket is not on"))
+            return
+        if not self.bucket.allow():
+            self._send(
+                error("client event rate limit reached", PusherErrorCode.CLIENT_EVENT_REJECTED)
+            )
+            return
+        # Stored as JSON whose pusher data string is exactly what the sender sent.
+        if isinstance(frame.data, str):
+            data_json = json.dumps(frame.data, ensure_ascii=False)
+        else:
+            data_json = frame.raw_data if frame.raw_data is not None else "null"
+        user_id = self.ctx.roster.user_id(channel, self.socket_id)
+        try:
+            await self.ctx.hub.publish_json(
+                channel, frame.event, data_json, socket_id=self.socket_id, user_id=user_id
+            )
+        except ValidationError as exc:
+            self._send(error(str(exc), PusherErrorCode.CLIENT_EVENT_REJECTED))
+
+    # -- frames to the client ----------------------------------------------------------
+
+    def _broadcast(self, channel: str, frame: str) -> None:
+        """Send a presence notice to the channel's other local connections."""
+        data = frame.encode()
+        for connection in tuple(self.ctx.pusher_channels.get(channel, ())):
+            if connection is not self:
+                connection._send(data)
+
+    def _unregister(self, channel: str) -> None:
+        connections = self.ctx.pusher_channels.get(channel)
+        if connections is not None:
+            connections.discard(self)
+            if not connections:
+                del self.ctx.pusher_channels[channel]
+
+    def _send(self, message: str | bytes) -> None:
+        """Write one text frame; a client that stops reading is dropped (see the module doc)."""
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return
+        try:
+            future = self.write_message(message)  # bytes are sent as a text frame too
+        except tornado.websocket.WebSocketClosedError:
+            return
+        if future.done():
+            _consume(future)
+            return
+        self._pending_writes += 1
+        self._last_write = future
+        future.add_done_callback(self._written)
+        if self._pending_writes > self.ctx.app.max_pending_writes:
+            log.warning("dropping slow pusher socket %s", self.socket_id)
+            self.drop(PusherErrorCode.OVER_CAPACITY, "over capacity")
+
+    def _written(self, future: asyncio.Future[None]) -> None:
+        self._pending_writes -= 1
+        _consume(future)
+
+    def _write_now(self, event: Event) -> bool:
+        """The subscription's direct consumer: write at once unless a write is pending."""
+        if self._pending_writes:
+            return False
+        if event.socket_id != self.socket_id:
+            self._send(hub_event_frame(event))
+        return True
+
+    async def _drain(self, subscription: Subscription) -> None:
+        """Write what queued while the socket was busy, a batch at a time."""
+        while True:
+            batch = await subscription.next_batch(BATCH_LIMIT)
+            if not batch:
+                return  # closed: client gone, overflow or shutdown
+            for event in batch:
+                if event.socket_id != self.socket_id:
+                    self._send(hub_event_frame(event))
+            last = self._last_write
+            if last is not None and not last.done():
+                await asyncio.wait([last])
+
+    def _on_subscription_closed(self, subscription: Subscription) -> None:
+        if self._closed:
+            return
+        if subscription.closed_reason == OVERFLOW:
+            log.warning("dropping slow pusher socket %s", self.socket_id)
+            self.drop(PusherErrorCode.OVER_CAPACITY, "over capacity")
+        elif subscription.closed_reason == SHUTDOWN:
+            self.drop(PusherErrorCode.GENERIC_RECONNECT, "server shutting down")
+
+
+def close_all(ctx: ServerContext) -> None:
+    """Close every Pusher connection of ``ctx`` with 4200 (reconnect), e.g. on shutdown."""
+    for connection in list(ctx.pusher_sockets.values()):
+        connection.drop(PusherErrorCode.GENERIC_RECONNECT, "server shutting down")
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    # Retrieve the exception of a write the closing socket cut short; on_close cleans up.
+    if not future.cancelled():
+        future.exception()
