@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from bokeh.palettes import Category10
 from bokeh.plotting import figure
 
 from ..core.events import Event
-from .source import RenderThrottle, StreamSource, run_in_document
+from .source import RenderThrottle, SourceView, run_in_document
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def numeric(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-class LiveChart(pn.viewable.Viewer):
+class LiveChart(SourceView):
     """Plots ``payload[field]`` of matching events against publish time, live.
 
     Events are filtered by ``channel`` and ``event`` when set; those whose field is missing or
@@ -51,9 +51,6 @@ class LiveChart(pn.viewable.Viewer):
                   group_by="service")
     """
 
-    source = param.ClassSelector(
-        class_=StreamSource, allow_None=True, doc="Where the events come from."
-    )
     field = param.String(default="value", doc="Payload key holding the number to plot.")
     event = param.String(default=None, allow_None=True, doc="Only plot events of this name.")
     channel = param.String(default=None, allow_None=True, doc="Only plot events of this channel.")
@@ -77,7 +74,6 @@ class LiveChart(pn.viewable.Viewer):
         self._pending: dict[str, deque[tuple[datetime, float]]] = {}
         self._series: dict[str, ColumnDataSource] = {}
         self._dropped_groups: set[str] = set()
-        self._unsubscribe: Callable[[], None] | None = None
         self.figure = figure(
             title=self.title or self.field,
             x_axis_type="datetime",
@@ -151,14 +147,6 @@ class LiveChart(pn.viewable.Viewer):
             group = str(data[self.group_by])[:80]
         # Naive local time: Bokeh shows it as is, so the axis matches the feed's clock.
         return group, datetime.fromtimestamp(event.published_at), y
-
-    @param.depends("source", watch=True)
-    def _subscribe(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        if self.source is not None:
-            self._unsubscribe = self.source.subscribe(self.push)
 
     @param.depends("max_renders_per_second", watch=True)
     def _rerate(self) -> None:

@@ -15,7 +15,7 @@ import panel as pn
 import param
 
 from ..core.events import Event
-from .source import RenderThrottle, StreamSource
+from .source import RenderThrottle, SourceView
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def render_entries(
     return f'<div class="live-feed">{heading}<ul class="live-feed-list">{body}</ul></div>'
 
 
-class LiveFeed(pn.viewable.Viewer):
+class LiveFeed(SourceView):
     """The latest events of a :class:`StreamSource`, newest first.
 
     Bursts are coalesced: events accumulate in a buffer bounded by ``max_items`` (older ones in
@@ -135,9 +135,6 @@ class LiveFeed(pn.viewable.Viewer):
         LiveFeed(source=source, max_items=20, formatter=lambda e: f"{e.name}: {e.data}")
     """
 
-    source = param.ClassSelector(
-        class_=StreamSource, allow_None=True, doc="Where the events come from."
-    )
     max_items = param.Integer(
         default=50, bounds=(1, 5000), doc="How many of the latest events are shown."
     )
@@ -163,7 +160,6 @@ class LiveFeed(pn.viewable.Viewer):
         self._throttle = RenderThrottle(
             self._render, self.max_renders_per_second, document=lambda: pn.state.curdoc
         )
-        self._unsubscribe: Callable[[], None] | None = None
         self._pane = pn.pane.HTML(
             render_entries((), self.formatter, self.title),
             sizing_mode="stretch_width",
@@ -194,14 +190,6 @@ class LiveFeed(pn.viewable.Viewer):
                 return
         self._buffer.extend(events)
         self._throttle.request()
-
-    @param.depends("source", watch=True)
-    def _subscribe(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        if self.source is not None:
-            self._unsubscribe = self.source.subscribe(self.push)
 
     @param.depends("max_items", watch=True)
     def _resize(self) -> None:

@@ -203,6 +203,34 @@ class StreamSource(param.Parameterized):
         self.status = status
 
 
+class SourceView(pn.viewable.Viewer):
+    """Base of the components that show a :class:`StreamSource`'s events.
+
+    Keeps :meth:`push` subscribed to whatever ``source`` currently is. Subclasses call
+    :meth:`_subscribe` at the end of their ``__init__``, once their buffers exist.
+    """
+
+    source = param.ClassSelector(
+        class_=StreamSource, allow_None=True, doc="Where the events come from."
+    )
+
+    def __init__(self, **params: Any) -> None:
+        self._unsubscribe: Callable[[], None] | None = None
+        super().__init__(**params)
+
+    def push(self, events: list[Event]) -> None:
+        """Take a batch of events from the source (called by the source's task)."""
+        raise NotImplementedError
+
+    @param.depends("source", watch=True)
+    def _subscribe(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self.source is not None:
+            self._unsubscribe = self.source.subscribe(self.push)
+
+
 class RenderThrottle:
     """Coalesces render requests: at most ``max_per_second`` renders, the last one never lost.
 
