@@ -6,6 +6,18 @@ objects behind the same :class:`~dashboard.core.connection.EventStream` protocol
 in-process :class:`dashboard.hub.HubStream`.
 """
 
+from .pusher import PusherClient
+from .pusher_channels import (
+    Channel,
+    PresenceChannel,
+    PusherClosedError,
+    PusherError,
+    PusherEvent,
+    SigninError,
+    SubscriptionError,
+    local_authorizer,
+    local_user_authenticator,
+)
 from .sse import (
     SSEContentTypeError,
     SSEError,
@@ -17,7 +29,17 @@ from .sse import (
 from .stream import HubEventStream
 
 __all__ = [
+    "Channel",
     "HubEventStream",
+    "PresenceChannel",
+    "PusherClient",
+    "PusherClosedError",
+    "PusherError",
+    "PusherEvent",
+    "SigninError",
+    "SubscriptionError",
+    "local_authorizer",
+    "local_user_authenticator",
     "SSEContentTypeError",
     "SSEError",
     "SSEHTTPError",
