@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="another host:port browsers use to reach the page (repeatable)",
     )
+    for flag, variable in (("id", "ID"), ("key", "KEY"), ("secret", "SECRET")):
+        serve.add_argument(
+            f"--app-{flag}",
+            default=os.environ.get(f"DASHBOARD_APP_{variable}") or None,
+            help=f"Pusher app {flag} (default: $DASHBOARD_APP_{variable}, else a local default)",
+        )
     serve.set_defaults(run=_serve)
 
     publish = commands.add_parser("publish", help="publish one event into a running dashboard")
@@ -77,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--last-event-id", help="resume after this event id")
     tail.add_argument("--json", action="store_true", help="print one JSON object per event")
     tail.set_defaults(run=_tail)
+
+    token = commands.add_parser("token", help="print a signed, expiring user token")
+    token.add_argument("user", metavar="USER", help="the user id the token speaks for")
+    token.add_argument("--name", help="display name (default: the user id)")
+    token.add_argument(
+        "--ttl", type=float, default=24 * 3600, help="lifetime in seconds (default 86400)"
+    )
+    token.add_argument("--secret", help="app secret (default: $DASHBOARD_APP_SECRET)")
+    token.set_defaults(run=_token)
     return parser
 
 
@@ -120,6 +135,9 @@ async def _serve_async(args: argparse.Namespace) -> int:
         address=args.address,
         token=os.environ.get("DASHBOARD_TOKEN") or None,
         websocket_origins=args.allow_websocket_origin,
+        app_id=args.app_id,
+        app_key=args.app_key,
+        app_secret=args.app_secret,
     )
     try:
         await server.start()
@@ -135,6 +153,10 @@ async def _serve_async(args: argparse.Namespace) -> int:
 
     print(f"Dashboard:  {server.url}/", flush=True)
     print(f"Events:     {server.url}/api/events?channel=metrics", flush=True)
+    app = server.ctx.app
+    print(f"Pusher:     ws://{server.url.split('://', 1)[1]}/app/{app.key}  app id {app.app_id}")
+    if args.app_secret is None:
+        print("            (local default secret: set DASHBOARD_APP_SECRET on a shared host)")
     if server.token_generated:
         print(f"Publish token (set DASHBOARD_TOKEN to choose one): {server.token}", flush=True)
     stop = asyncio.Event()
@@ -230,4 +252,28 @@ async def _tail_async(url: str, last_event_id: str | None, as_json: bool) -> int
         await subscription.aclose()
     if subscription.fatal_error:
         raise CLIError(subscription.fatal_error)
+    return 0
+
+
+# -- token ------------------------------------------------------------------------------
+
+
+def _token(args: argparse.Namespace) -> int:
+    from .core.user_tokens import InvalidUserId, issue_user_token
+    from .server.pusher_app import DEFAULT_APP_SECRET
+
+    secret = args.secret or os.environ.get("DASHBOARD_APP_SECRET") or DEFAULT_APP_SECRET
+    try:
+        token = issue_user_token(secret, args.user, args.name, ttl=args.ttl)
+    except InvalidUserId as exc:
+        raise CLIError(str(exc)) from None
+    except ValueError as exc:  # a ttl that is not a positive finite number
+        raise CLIError(f"--ttl: {exc}") from None
+    if secret == DEFAULT_APP_SECRET:
+        # Anyone can sign with the public default; say so rather than hand out false comfort.
+        print(
+            "# warning: signed with the public default secret; set DASHBOARD_APP_SECRET",
+            file=sys.stderr,
+        )
+    print(token)
     return 0

@@ -126,16 +126,22 @@ async def test_serve_runs_the_dashboard_and_shuts_down_cleanly():
         str(port),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "DASHBOARD_TOKEN": TOKEN},
+        env={**os.environ, "DASHBOARD_TOKEN": TOKEN, "DASHBOARD_APP_KEY": "team-key"},
     )
     try:
         while True:
             line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
             assert line, "serve exited early"
-            if line.startswith("Dashboard:"):
+            if line.startswith("Pusher:"):
+                assert f"127.0.0.1:{port}/app/team-key" in line
                 break
         url = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
+            # The app key comes from DASHBOARD_APP_KEY: the Pusher socket answers on it.
+            ws_url = f"ws://127.0.0.1:{port}/app/team-key?protocol=7"
+            async with http.ws_connect(ws_url) as ws:
+                established = await asyncio.wait_for(ws.receive_json(), 10)
+                assert established["event"] == "pusher:connection_established"
             async with http.get(f"{url}/api/health") as response:
                 assert (await response.json())["status"] == "ok"
             async with http.get(f"{url}/") as response:
@@ -166,3 +172,56 @@ async def test_serve_runs_the_dashboard_and_shuts_down_cleanly():
 async def test_bad_arguments_are_one_line_errors(args, message):
     code, _, err = await run_cli(*args)
     assert code == 1 and message in err and err.count("\n") == 1
+
+
+# -- dashboard token --------------------------------------------------------------------
+
+
+async def test_token_prints_a_user_token_that_verifies():
+    from dashboard.core.user_tokens import UserIdentity, verify_user_token
+
+    code, out, err = await run_cli("token", "alice", "--name", "Ada", "--secret", "cli-secret")
+    assert (code, err) == (0, "")
+    assert out.count("\n") == 1
+    assert verify_user_token("cli-secret", out.strip()) == UserIdentity("alice", "Ada")
+    code, out, _ = await run_cli("token", "bob", env={"DASHBOARD_APP_SECRET": "env-secret"})
+    assert code == 0 and verify_user_token("env-secret", out.strip()).user_id == "bob"
+
+
+async def test_token_ttl_is_applied():
+    import time
+
+    from dashboard.core.user_tokens import ExpiredUserToken, verify_user_token
+
+    code, out, _ = await run_cli("token", "alice", "--ttl", "60", "--secret", "s")
+    assert code == 0
+    verify_user_token("s", out.strip(), now=time.time() + 30)
+    with pytest.raises(ExpiredUserToken):
+        verify_user_token("s", out.strip(), now=time.time() + 61)
+
+
+async def test_token_with_the_default_secret_is_accepted_by_a_default_server(server):
+    env = {"DASHBOARD_APP_SECRET": ""}  # unset: the server's local default
+    code, out, err = await run_cli("token", "carol", env=env)
+    assert code == 0 and "default secret" in err
+    headers = {"Authorization": f"Bearer {out.strip()}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{server.url}/api/identity", headers=headers) as response,
+    ):
+        assert (await response.json())["user_id"] == "carol"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["token", ""], "user id must not be empty"),
+        (["token", "x" * 129], "the limit is 128"),
+        (["token", "alice", "--name", " "], "name must not be empty"),
+        (["token", "alice", "--ttl", "0"], "--ttl"),
+        (["token", "alice", "--ttl", "inf"], "--ttl"),
+    ],
+)
+async def test_token_bad_input_is_a_one_line_error(args, message):
+    code, out, err = await run_cli(*args, "--secret", "s")
+    assert code == 1 and out == "" and message in err and err.count("\n") == 1

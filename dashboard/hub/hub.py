@@ -248,6 +248,17 @@ class Hub:
                 if not subscribers:
                     del self._subscribers[name]
 
+    def occupied_channels(self) -> list[str]:
+        """Channels with at least one open subscription in this process, any transport.
+
+        What the Pusher HTTP API calls *occupied*; read-only, for ``GET /apps/{id}/channels``.
+        """
+        return list(self._subscribers)
+
+    def subscription_count(self, channel: str) -> int:
+        """Open subscriptions to ``channel`` in this process: one per Pusher socket or stream."""
+        return len(self._subscribers.get(channel, ()))
+
     def stats(self) -> HubStats:
         return HubStats(
             subscribers=len(self._all), channels=len(self._subscribers), published=self._published

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 #: Local defaults, so a notebook or demo works without configuration. Not secret: set real
 #: values (``DashboardServer(app_key=..., app_secret=...)``) for anything reachable by others.
-DEFAULT_APP_ID = "dashboard"
+# Numeric: the official server SDKs refuse any other app id before sending a request.
+DEFAULT_APP_ID = "1"
 DEFAULT_APP_KEY = "dashboard-key"
 DEFAULT_APP_SECRET = "dashboard-secret"
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .api import HealthHandler, PublishHandler
+from .auth import ChannelAuthHandler, UserAuthHandler
 from .base import NotFoundHandler, ServerContext
+from .identity import IdentityHandler
+from .pusher_api import pusher_api_routes
 from .pusher_ws import PusherSocketHandler
 from .sse import EventStreamHandler
 
@@ -18,6 +21,11 @@ def api_routes(ctx: ServerContext) -> list[tuple[str, Any, dict[str, Any]]]:
         (r"/api/events", EventStreamHandler, kwargs),
         (r"/api/publish", PublishHandler, kwargs),
         (r"/api/health", HealthHandler, kwargs),
+        (r"/api/identity", IdentityHandler, kwargs),
+        (r"/pusher/auth", ChannelAuthHandler, kwargs),
+        (r"/pusher/user-auth", UserAuthHandler, kwargs),
+        *pusher_api_routes(kwargs),
+        (r"/apps/.*", NotFoundHandler, kwargs),
         (r"/api/.*", NotFoundHandler, kwargs),
         (r"/app/([^/]+)", PusherSocketHandler, kwargs),
     ]

@@ -1,0 +1,237 @@
+"""Signed, expiring user tokens: who a request speaks for, sans I/O.
+
+A token is ``<payload>.<signature>``, both base64url without padding:
+
+* payload: compact JSON ``{"sub": user_id, "exp": unix_seconds, "name"?: display_name}``;
+* signature: HMAC-SHA256 of the payload's base64url text.
+
+The HMAC key is not the app secret itself but ``HMAC(secret, purpose)``. Channel and sign-in
+signatures (:mod:`.pusher_signatures`) are keyed with the raw secret, so no user token can
+ever be replayed as a channel ``auth`` or the other way round; and two purposes (a bearer
+token, an identity cookie) cannot stand in for each other either.
+
+Tokens are not encrypted: the user id and name are readable by whoever holds the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+
+from .errors import AuthError, ValidationError
+
+#: The purpose label of bearer tokens (``Authorization: Bearer <token>``).
+USER_TOKEN_PURPOSE = "dashboard-user-token"
+DEFAULT_TTL = 24 * 3600  # seconds
+MAX_USER_ID_LENGTH = 128  # the presence ``user_id`` limit, so every id fits a presence channel
+MAX_NAME_LENGTH = 128
+# Far more than any real token; refuses absurd headers before any decoding work.
+MAX_TOKEN_LENGTH = 4096
+
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
+# C0, DEL and C1 controls: they would corrupt logs, headers and the roster's display.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class InvalidUserId(ValidationError):
+    """A user id or display name that is empty, too long or has control characters."""
+
+    code = "invalid_user_id"
+
+
+class UserTokenError(AuthError):
+    """A user token that does not identify anyone (HTTP 401)."""
+
+    code = "invalid_user_token"
+
+
+class MalformedUserToken(UserTokenError):
+    """Text that is not a user token at all."""
+
+    code = "malformed_user_token"
+
+
+class BadUserTokenSignature(UserTokenError):
+    """A token that this secret (and purpose) did not sign, or that was altered."""
+
+    code = "invalid_user_token_signature"
+
+
+class ExpiredUserToken(UserTokenError):
+    """A genuine token past its ``exp``."""
+
+    code = "expired_user_token"
+
+
+@dataclass(frozen=True)
+class UserIdentity:
+    """The user a request speaks for.
+
+    Attributes:
+        user_id: stable id, 1 to 128 characters, no control characters.
+        name: the display name, when known.
+    """
+
+    user_id: str
+    name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """``name``, or ``user_id`` when there is no name."""
+        return self.name or self.user_id
+
+
+def validate_user_id(user_id: object) -> str:
+    """Return ``user_id`` if it is 1 to 128 characters without control characters.
+
+    Raises:
+        InvalidUserId: otherwise.
+    """
+    return _check_text(user_id, "user id", MAX_USER_ID_LENGTH)
+
+
+def validate_name(name: object) -> str:
+    """Return ``name`` (stripped) if it is a usable display name.
+
+    Raises:
+        InvalidUserId: when it is empty, longer than 128 characters or has control characters.
+    """
+    if isinstance(name, str):
+        name = name.strip()
+    return _check_text(name, "name", MAX_NAME_LENGTH)
+
+
+def _check_text(value: object, what: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidUserId(f"{what} must be a string, not {type(value).__name__}")
+    if not value:
+        raise InvalidUserId(f"{what} must not be empty")
+    if len(value) > limit:
+        raise InvalidUserId(f"{what} is {len(value)} characters long; the limit is {limit}")
+    if _CONTROL_RE.search(value):
+        raise InvalidUserId(f"{what} must not contain control characters")
+    return value
+
+
+def _key(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    # urlsafe_b64decode silently skips characters outside the alphabet; check them first so
+    # that only one spelling of a token is ever accepted.
+    if not _B64URL_RE.fullmatch(text):
+        raise MalformedUserToken("user token is not base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise MalformedUserToken("user token is not base64url") from None
+    # The decoder ignores the unused low bits of the last character: refuse such variants.
+    if _b64encode(data) != text:
+        raise MalformedUserToken("user token is not canonical base64url")
+    return data
+
+
+def _signature(secret: str, purpose: str, payload: str) -> bytes:
+    return hmac.new(_key(secret, purpose), payload.encode("ascii"), hashlib.sha256).digest()
+
+
+def issue_user_token(
+    secret: str,
+    user_id: str,
+    name: str | None = None,
+    *,
+    ttl: float = DEFAULT_TTL,
+    now: float | None = None,
+    purpose: str = USER_TOKEN_PURPOSE,
+) -> str:
+    """Sign a token that identifies ``user_id`` until ``now + ttl``.
+
+    Args:
+        secret: the app secret.
+        user_id: the user's stable id.
+        name: an optional display name.
+        ttl: lifetime in seconds, more than zero.
+        now: Unix time in seconds; the current time when ``None``.
+        purpose: what the token is for; verification must name the same purpose.
+
+    Returns:
+        The token, ASCII without spaces, safe in a header, a cookie or a URL.
+
+    Raises:
+        InvalidUserId: when ``user_id`` or ``name`` breaks the rules.
+        ValueError: when ``ttl`` is not a positive finite number.
+    """
+    validate_user_id(user_id)
+    if not (ttl > 0 and math.isfinite(ttl)):
+        raise ValueError(f"ttl must be a finite number of seconds above 0, not {ttl!r}")
+    issued = time.time() if now is None else now
+    claims: dict[str, object] = {"sub": user_id, "exp": int(issued + ttl)}
+    if name is not None:
+        claims["name"] = validate_name(name)
+    text = json.dumps(claims, separators=(",", ":"), ensure_ascii=False)
+    payload = _b64encode(text.encode("utf-8"))
+    return f"{payload}.{_b64encode(_signature(secret, purpose, payload))}"
+
+
+def verify_user_token(
+    secret: str,
+    token: object,
+    *,
+    now: float | None = None,
+    purpose: str = USER_TOKEN_PURPOSE,
+) -> UserIdentity:
+    """Check a token made by :func:`issue_user_token` and say whom it identifies.
+
+    Args:
+        secret: the app secret.
+        token: the token as received; any type, since it is untrusted.
+        now: Unix time in seconds; the current time when ``None``.
+        purpose: the purpose it must have been issued for.
+
+    Returns:
+        The identity in the token.
+
+    Raises:
+        MalformedUserToken: when it is not a token at all.
+        BadUserTokenSignature: when the signature is wrong (another secret, purpose or edit).
+        ExpiredUserToken: when it is genuine but expired.
+    """
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise MalformedUserToken("user token is missing or too long")
+    payload, dot, signature = token.partition(".")
+    if not dot or not _B64URL_RE.fullmatch(payload) or not signature:
+        raise MalformedUserToken("user token must look like '<payload>.<signature>'")
+    given = _b64decode(signature)
+    # The signature is checked before the payload is parsed: nothing unsigned is ever decoded.
+    if not hmac.compare_digest(given, _signature(secret, purpose, payload)):
+        raise BadUserTokenSignature("user token signature does not match")
+    try:
+        claims = json.loads(_b64decode(payload).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedUserToken("user token payload is not JSON") from None
+    if not isinstance(claims, dict):
+        raise MalformedUserToken("user token payload is not a JSON object")
+    exp, raw_name = claims.get("exp"), claims.get("name")
+    if not isinstance(exp, int) or isinstance(exp, bool):
+        raise MalformedUserToken("user token has no integer 'exp'")
+    try:
+        user_id = validate_user_id(claims.get("sub"))
+        name = None if raw_name is None else validate_name(raw_name)
+    except InvalidUserId as exc:
+        raise MalformedUserToken(f"user token carries a bad identity: {exc}") from None
+    current = time.time() if now is None else now
+    if current >= exp:
+        raise ExpiredUserToken(f"user token expired {int(current - exp)} s ago")
+    return UserIdentity(user_id, name)
