@@ -32,7 +32,7 @@ from yarl import URL
 from .. import __version__
 from ..core.backoff import backoff_delays
 from ..core.channels import ChannelKind, validate_channel
-from ..core.connection import ConnectionState, ConnectionStatus
+from ..core.connection import ConnectionState, ConnectionStatus, StatusWatchers
 from ..core.pusher_frames import ping, pong
 from .pusher_channels import (
     DEFAULT_MAX_QUEUE,
@@ -167,8 +167,7 @@ class PusherClient:
 
         self._session = session
         self._owns_session = session is None
-        self._status = ConnectionStatus(ConnectionState.CONNECTING)
-        self._watchers: list[Callable[[ConnectionStatus], None]] = []
+        self._status_watchers = StatusWatchers(ConnectionStatus(ConnectionState.CONNECTING))
         self._channels: dict[str, Channel] = {}
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
@@ -184,7 +183,7 @@ class PusherClient:
 
     @property
     def status(self) -> ConnectionStatus:
-        return self._status
+        return self._status_watchers.status
 
     def watch_status(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
         """Call ``callback(status)`` on every change.
@@ -192,16 +191,10 @@ class PusherClient:
         Returns:
             A function that stops watching.
         """
-        self._watchers.append(callback)
-        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
+        return self._status_watchers.watch(callback)
 
     def _set_status(self, state: ConnectionState, retries: int, last_error: str | None) -> None:
-        status = ConnectionStatus(state, retries, last_error)
-        if status == self._status or self._status.state is ConnectionState.CLOSED:
-            return
-        self._status = status
-        for callback in list(self._watchers):
-            callback(status)
+        self._status_watchers.update(ConnectionStatus(state, retries, last_error))
 
     @property
     def channels(self) -> dict[str, Channel]:
@@ -238,7 +231,7 @@ class PusherClient:
             await asyncio.wait({opened, self._task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             opened.cancel()
-        if self._status.state is not ConnectionState.OPEN:
+        if self.status.state is not ConnectionState.OPEN:
             raise self.fatal_error or PusherClosedError("the client is closed")
 
     async def aclose(self) -> None:
@@ -260,7 +253,7 @@ class PusherClient:
         for work in list(self._tasks):
             work.cancel()
         ws, self._ws, self.socket_id = self._ws, None, None
-        self._set_status(ConnectionState.CLOSED, self._status.retries, self._status.last_error)
+        self._set_status(ConnectionState.CLOSED, self.status.retries, self.status.last_error)
         error = self.fatal_error
         for channel in list(self._channels.values()):
             channel._end(error)

@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..core.backoff import backoff_delays
-from ..core.connection import ConnectionState, ConnectionStatus
+from ..core.connection import ConnectionState, ConnectionStatus, StatusWatchers
 from ..core.errors import DashboardError
 from ..core.sse import ServerSentEvent, SSEDecoder, encode_sse
 
@@ -158,8 +158,7 @@ class SSESubscription:
 
         self._session = session
         self._owns_session = session is None
-        self._status = ConnectionStatus(ConnectionState.CONNECTING)
-        self._watchers: list[Callable[[ConnectionStatus], None]] = []
+        self._status_watchers = StatusWatchers(ConnectionStatus(ConnectionState.CONNECTING))
         self._closed = False
         self._closed_event = asyncio.Event()
         self._iterating = False
@@ -168,7 +167,7 @@ class SSESubscription:
 
     @property
     def status(self) -> ConnectionStatus:
-        return self._status
+        return self._status_watchers.status
 
     def watch_status(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
         """Call ``callback(status)`` on every change.
@@ -176,17 +175,10 @@ class SSESubscription:
         Returns:
             A function that stops watching.
         """
-        self._watchers.append(callback)
-        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
+        return self._status_watchers.watch(callback)
 
     def _set_status(self, state: ConnectionState, retries: int, last_error: str | None) -> None:
-        status = ConnectionStatus(state, retries, last_error)
-        # CLOSED is final: a connect that completes after aclose() must not reopen it.
-        if status == self._status or self._status.state is ConnectionState.CLOSED:
-            return
-        self._status = status
-        for callback in list(self._watchers):
-            callback(status)
+        self._status_watchers.update(ConnectionStatus(state, retries, last_error))
 
     def __aiter__(self) -> AsyncIterator[ServerSentEvent]:
         if self._iterating:
@@ -214,7 +206,7 @@ class SSESubscription:
         # Closing the response fails a pending read with ClientConnectionError. The generator
         # itself is left alone: finalising it from here would race with its consumer.
         self._release()
-        self._set_status(ConnectionState.CLOSED, self._status.retries, self._status.last_error)
+        self._set_status(ConnectionState.CLOSED, self.status.retries, self.status.last_error)
         await self._close_session()
 
     async def _close_session(self) -> None:
@@ -271,7 +263,7 @@ class SSESubscription:
                 await self._sleep(next(delays))
         finally:
             self._release()
-            self._set_status(ConnectionState.CLOSED, self._status.retries, self._status.last_error)
+            self._set_status(ConnectionState.CLOSED, self.status.retries, self.status.last_error)
             await self._close_session()
 
     def _fail(self, exc: SSEError, retries: int) -> None:

@@ -121,9 +121,6 @@ class HubEventStream:
         self.epoch: str | None = None
         #: The latest ``reset`` notices, oldest first, at most :data:`MAX_RESETS`.
         self.resets: list[dict[str, Any]] = []
-        self._status = self.subscription.status
-        self._watchers: list[Callable[[ConnectionStatus], None]] = []
-        self.subscription.watch_status(self._set_status)
         # Last offset delivered per channel: a server that resends an event after a
         # reconnect (e.g. an id that was lost with the connection) cannot duplicate it.
         self._offsets: dict[str, int] = {}
@@ -133,7 +130,8 @@ class HubEventStream:
 
     @property
     def status(self) -> ConnectionStatus:
-        return self._status
+        """The underlying subscription's status: this stream only reinterprets its events."""
+        return self.subscription.status
 
     @property
     def last_event_id(self) -> str:
@@ -151,15 +149,7 @@ class HubEventStream:
         Returns:
             A function that stops watching.
         """
-        self._watchers.append(callback)
-        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
-
-    def _set_status(self, status: ConnectionStatus) -> None:
-        if status == self._status:
-            return
-        self._status = status
-        for callback in list(self._watchers):
-            callback(status)
+        return self.subscription.watch_status(callback)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         async for message in self.subscription:

@@ -55,3 +55,42 @@ class EventStream(Protocol):
     def __aiter__(self) -> AsyncIterator[Event]: ...
 
     async def aclose(self) -> None: ...
+
+
+class StatusWatchers:
+    """A connection's current :class:`ConnectionStatus` and the callbacks told of each change.
+
+    Every client keeps one of these instead of its own list of callbacks.
+
+    Args:
+        initial: the status before anything happened.
+        closed_is_final: ignore updates once the status is CLOSED, so that a connect that
+            completes after ``aclose()`` cannot reopen a closed client.
+    """
+
+    def __init__(
+        self, initial: ConnectionStatus | None = None, *, closed_is_final: bool = True
+    ) -> None:
+        self.status = initial or ConnectionStatus()
+        self.closed_is_final = closed_is_final
+        self._callbacks: list[Callable[[ConnectionStatus], None]] = []
+
+    def watch(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
+        """Call ``callback(status)`` on every change; returns a function that stops it."""
+        self._callbacks.append(callback)
+
+        def unwatch() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return unwatch
+
+    def update(self, status: ConnectionStatus) -> None:
+        """Make ``status`` current and tell the watchers, unless nothing changed."""
+        if status == self.status:
+            return
+        if self.closed_is_final and self.status.state is ConnectionState.CLOSED:
+            return
+        self.status = status
+        for callback in list(self._callbacks):
+            callback(status)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
 
-from ..core.connection import ConnectionState, ConnectionStatus
+from ..core.connection import ConnectionState, ConnectionStatus, StatusWatchers
 from ..core.events import Event
 from .hub import Hub
 from .subscription import OVERFLOW, Subscription
@@ -28,23 +28,19 @@ class HubStream:
         self.hub = hub
         self.channels = tuple(channels)
         self.queue_size = queue_size
-        self._status = ConnectionStatus(ConnectionState.CONNECTING)
-        self._watchers: list[Callable[[ConnectionStatus], None]] = []
+        self._status_watchers = StatusWatchers(ConnectionStatus(ConnectionState.CONNECTING))
         self._subscription: Subscription | None = None
         self._closed = False
 
     @property
     def status(self) -> ConnectionStatus:
-        return self._status
+        return self._status_watchers.status
 
     def watch_status(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
-        self._watchers.append(callback)
-        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
+        return self._status_watchers.watch(callback)
 
     def _set_status(self, status: ConnectionStatus) -> None:
-        self._status = status
-        for callback in list(self._watchers):
-            callback(status)
+        self._status_watchers.update(status)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         last_event_id: str | None = None
@@ -53,7 +49,7 @@ class HubStream:
                 self.channels, last_event_id=last_event_id, queue_size=self.queue_size
             )
             self._subscription = subscription
-            self._set_status(ConnectionStatus(ConnectionState.OPEN, self._status.retries))
+            self._set_status(ConnectionStatus(ConnectionState.OPEN, self.status.retries))
             async for event in subscription:
                 yield event
             if subscription.closed_reason != OVERFLOW:
@@ -62,10 +58,10 @@ class HubStream:
             last_event_id = subscription.cursor_id()
             self._set_status(
                 ConnectionStatus(
-                    ConnectionState.RECONNECTING, self._status.retries + 1, "consumer too slow"
+                    ConnectionState.RECONNECTING, self.status.retries + 1, "consumer too slow"
                 )
             )
-        self._set_status(ConnectionStatus(ConnectionState.CLOSED, self._status.retries))
+        self._set_status(ConnectionStatus(ConnectionState.CLOSED, self.status.retries))
 
     async def aclose(self) -> None:
         self._closed = True
