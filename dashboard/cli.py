@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -57,7 +58,14 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="HOST:PORT",
-        help="another host:port browsers use to reach the page (repeatable)",
+        help="another host:port (or *) whose pages may open the dashboard, /api/events and "
+        "the Pusher socket (repeatable)",
+    )
+    serve.add_argument(
+        "--db",
+        default=os.environ.get("DASHBOARD_DB") or str(_default_db_path()),
+        metavar="PATH",
+        help="SQLite file for chat rooms and messages (default: $DASHBOARD_DB, else %(default)s)",
     )
     for flag, variable in (("id", "ID"), ("key", "KEY"), ("secret", "SECRET")):
         serve.add_argument(
@@ -95,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _default_db_path() -> Path:
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "dashboard" / "dashboard.sqlite3"
+
+
 def _check_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -118,6 +131,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
     from .demo import DemoSource
     from .hub import Hub, HubStream
     from .server import DashboardServer, PortInUse, freeze_startup_heap
+    from .store import StoreError
 
     hub = Hub()
 
@@ -128,22 +142,29 @@ async def _serve_async(args: argparse.Namespace) -> int:
             return create_dashboard(HubEventStream(args.feed, ()), title="Realtime dashboard")
         return create_dashboard(HubStream(hub, DEMO_CHANNELS))
 
-    server = DashboardServer(
-        hub,
-        page=page,
-        port=args.port,
-        address=args.address,
-        token=os.environ.get("DASHBOARD_TOKEN") or None,
-        websocket_origins=args.allow_websocket_origin,
-        app_id=args.app_id,
-        app_key=args.app_key,
-        app_secret=args.app_secret,
-    )
+    try:
+        server = DashboardServer(
+            hub,
+            page=page,
+            port=args.port,
+            address=args.address,
+            token=os.environ.get("DASHBOARD_TOKEN") or None,
+            websocket_origins=args.allow_websocket_origin,
+            app_id=args.app_id,
+            app_key=args.app_key,
+            app_secret=args.app_secret,
+            store=args.db,
+        )
+    except StoreError as exc:
+        raise CLIError(f"{exc} (choose another file with --db)") from None
     try:
         await server.start()
-    except PortInUse as exc:
-        raise CLIError(f"{exc.strerror}; pick another with --port") from None
-    except OSError as exc:
+    except (StoreError, OSError) as exc:
+        await server.stop()  # safe after a failed start; closes whatever was opened
+        if isinstance(exc, StoreError):
+            raise CLIError(f"{exc} (choose another file with --db)") from None
+        if isinstance(exc, PortInUse):
+            raise CLIError(f"{exc.strerror}; pick another with --port") from None
         raise CLIError(f"cannot listen on {args.address}:{args.port}: {exc.strerror}") from None
     demo = None
     if not args.feed and not args.no_demo:
@@ -153,6 +174,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
 
     print(f"Dashboard:  {server.url}/", flush=True)
     print(f"Events:     {server.url}/api/events?channel=metrics", flush=True)
+    print(f"Database:   {args.db}", flush=True)
     app = server.ctx.app
     print(f"Pusher:     ws://{server.url.split('://', 1)[1]}/app/{app.key}  app id {app.app_id}")
     if args.app_secret is None:

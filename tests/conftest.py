@@ -28,3 +28,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _skipped_required:
         print(f"\nCI=true but these browser/notebook tests were skipped: {_skipped_required}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_database(tmp_path_factory: pytest.TempPathFactory):
+    """Every `dashboard serve` the suite starts writes to a scratch file, never the user's."""
+    os.environ["DASHBOARD_DB"] = str(tmp_path_factory.mktemp("db") / "dashboard.sqlite3")
+    yield
+    os.environ.pop("DASHBOARD_DB", None)

@@ -225,3 +225,13 @@ async def test_token_with_the_default_secret_is_accepted_by_a_default_server(ser
 async def test_token_bad_input_is_a_one_line_error(args, message):
     code, out, err = await run_cli(*args, "--secret", "s")
     assert code == 1 and out == "" and message in err and err.count("\n") == 1
+
+
+async def test_serve_with_a_corrupt_database_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "chat.sqlite3"
+    bad.write_text("this is not a database\n" * 100)
+    code, _, err = await run_cli("serve", "--port", "0", "--db", str(bad))
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert str(bad) in err and "--db" in err
+    code, _, err = await run_cli("serve", "--port", "0", "--db", "postgresql://localhost/x")
+    assert code == 1 and "not supported yet" in err and err.count("\n") == 1

@@ -10,6 +10,7 @@ from typing import Any
 
 import tornado.web
 
+from ..chat import ChatService
 from ..core.errors import PayloadTooLarge, ValidationError
 from ..core.presence import PresenceRoster
 from ..hub import Hub
@@ -34,6 +35,9 @@ class ServerContext:
         pusher_channels: channel -> the open Pusher connections subscribed to it, for
             presence notices, which do not go through the hub.
         pusher_sockets: socket_id -> open Pusher connection, for unique ids and shutdown.
+        chat: rooms and messages (``/api/rooms``); ``None`` when the server has no store.
+        allowed_origins: browser origins other than the server's own host that may open
+            ``/api/events`` and ``/app/{key}`` (:mod:`dashboard.core.origins`); none by default.
     """
 
     hub: Hub
@@ -47,6 +51,8 @@ class ServerContext:
     roster: PresenceRoster = field(default_factory=PresenceRoster)
     pusher_channels: dict[str, set[Any]] = field(default_factory=dict)
     pusher_sockets: dict[str, Any] = field(default_factory=dict)
+    chat: ChatService | None = None
+    allowed_origins: frozenset[str] = frozenset()
 
 
 class ApiError(tornado.web.HTTPError):

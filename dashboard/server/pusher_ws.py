@@ -33,6 +33,7 @@ import tornado.websocket
 from ..core.channels import ChannelKind, channel_kind
 from ..core.errors import DashboardError, InvalidChannelData, ValidationError
 from ..core.events import Event
+from ..core.origins import matches_allowlist
 from ..core.presence import PresenceChannelFull, PresenceError
 from ..core.pusher_frames import (
     ProtocolError,
@@ -90,8 +91,12 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
         self.user_id: str | None = None
 
     def check_origin(self, origin: str) -> bool:
-        # Pusher accepts any origin: private data is guarded by signatures, not by origin.
-        return True
+        # Tornado calls this only for a browser's cross-origin handshake (no Origin header, or
+        # one naming the Host, never gets here) and answers 403 when it returns False.
+        if matches_allowlist(origin, self.ctx.allowed_origins):
+            return True
+        log.warning("refusing pusher socket from origin %r (not in the allowlist)", origin)
+        return False
 
     @property
     def max_message_size(self) -> int:

@@ -10,6 +10,7 @@ from .base import NotFoundHandler, ServerContext
 from .identity import IdentityHandler
 from .pusher_api import pusher_api_routes
 from .pusher_ws import PusherSocketHandler
+from .rooms import room_routes
 from .sse import EventStreamHandler
 
 
@@ -26,6 +27,7 @@ def api_routes(ctx: ServerContext) -> list[tuple[str, Any, dict[str, Any]]]:
         (r"/pusher/user-auth", UserAuthHandler, kwargs),
         *pusher_api_routes(kwargs),
         (r"/apps/.*", NotFoundHandler, kwargs),
+        *room_routes(kwargs),
         (r"/api/.*", NotFoundHandler, kwargs),
         (r"/app/([^/]+)", PusherSocketHandler, kwargs),
     ]

@@ -9,12 +9,15 @@ import logging
 import secrets
 import socket
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import panel as pn
 
 from .. import __version__
+from ..chat import ChatService
 from ..hub import Hub
+from ..store import Store, store_from_url
 from .base import ServerContext
 from .pusher_app import DEFAULT_APP_ID, DEFAULT_APP_KEY, DEFAULT_APP_SECRET, PusherApp
 from .pusher_ws import close_all
@@ -40,11 +43,16 @@ class DashboardServer:
         address: interface to bind, loopback by default.
         token: bearer token for ``POST /api/publish``; generated when ``None``.
         heartbeat: seconds between SSE heartbeat comments on idle streams.
-        websocket_origins: extra ``host:port`` values browsers may use to reach the page.
+        websocket_origins: extra ``host:port`` values browsers may use to reach the page; the
+            same allowlist, plus the request's own host, guards ``/api/events`` and ``/app/{key}``
+            (``*`` allows any origin; see :mod:`dashboard.core.origins`).
         app_id: the Pusher app id; a local default when ``None``.
         app_key: the key Pusher clients connect with (``/app/{key}``); a local default.
         app_secret: signs private/presence subscriptions; a local default, not secret.
         pusher: the full Pusher app settings (timeouts, limits); overrides the three above.
+        store: a :class:`~dashboard.store.Store`, or a path / ``sqlite:///`` URL for one, that
+            serves chat rooms under ``/api/rooms``; opened by :meth:`start` and closed by
+            :meth:`stop` (also when passed in already built). No rooms when ``None``.
 
     Usage::
 
@@ -69,6 +77,7 @@ class DashboardServer:
         app_key: str | None = None,
         app_secret: str | None = None,
         pusher: PusherApp | None = None,
+        store: Store | str | Path | None = None,
     ) -> None:
         self.hub = hub or Hub()
         self.page = page
@@ -86,6 +95,10 @@ class DashboardServer:
             hub=self.hub, token=self.token, version=__version__, heartbeat=heartbeat, app=app
         )
         self._server: Any = None
+        # Built here so a bad store URL fails at once; opened by start(), closed by stop().
+        self.store = store_from_url(store) if isinstance(store, str | Path) else store
+        if self.store is not None:
+            self.ctx.chat = ChatService(self.store, self.hub)
 
     @property
     def url(self) -> str:
@@ -97,18 +110,23 @@ class DashboardServer:
 
         Raises:
             PortInUse: when the port is taken.
+            StoreCorrupt, StoreUnavailable: the message store cannot be opened.
         """
+        if self.store is not None:
+            await self.store.open()  # before binding: a bad database stops the start here
         await self.hub.start()
         if self.port == 0:
             self.port = _free_port(self.address)
         origins = {f"{host}:{self.port}" for host in ("localhost", "127.0.0.1", self.address)}
+        origins |= set(self.websocket_origins)
+        self.ctx.allowed_origins = frozenset(origins)
         pages = {"/": self.page} if self.page is not None else {}
         try:
             self._server = pn.serve(
                 pages,
                 port=self.port,
                 address=self.address,
-                websocket_origin=sorted(origins | set(self.websocket_origins)),
+                websocket_origin=sorted(origins),
                 extra_patterns=api_routes(self.ctx),
                 show=False,
                 start=False,
@@ -130,6 +148,8 @@ class DashboardServer:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self.store is not None:
+            await self.store.close()  # last, so writes the handlers queued still commit
 
 
 def _free_port(address: str) -> int:

@@ -24,6 +24,7 @@ from ..core.event_stream import (
     reset_frame,
 )
 from ..core.events import Event
+from ..core.origins import origin_allowed, same_host
 from ..hub import Subscription
 from ..hub.subscription import OVERFLOW
 from .base import ApiError, ApiHandler, log
@@ -40,6 +41,7 @@ class EventStreamHandler(ApiHandler):
     _pending_flushes = 0
 
     async def get(self) -> None:
+        self._check_origin()
         channels = self.get_query_arguments("channel")
         if not channels:
             raise ApiError(400, "missing_channel", "give at least one ?channel=NAME")
@@ -70,6 +72,28 @@ class EventStreamHandler(ApiHandler):
             self._cleanup()
         if not self._socket_closed():
             self.finish()
+
+    def _check_origin(self) -> None:
+        """Refuse a browser page from another origin unless allowlisted; admit it by CORS if so.
+
+        Raises:
+            ApiError: 403 ``forbidden_origin``.
+        """
+        headers = self.request.headers
+        origin = headers.get("Origin")
+        if not origin_allowed(
+            origin, headers.get("Host"), self.ctx.allowed_origins, headers.get("Sec-Fetch-Site")
+        ):
+            raise ApiError(
+                403,
+                "forbidden_origin",
+                f"origin {origin!r} may not open this stream; "
+                "allow it with --allow-websocket-origin HOST:PORT",
+            )
+        if origin is not None and not same_host(origin, headers.get("Host", "")):
+            # Without this a browser hides the stream from an allowed page on another origin.
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Vary", "Origin")
 
     async def _stream(self, subscription: Subscription) -> None:
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")

@@ -1,0 +1,118 @@
+"""Which browser origins may open a stream: the page's own host, or an allowlist.
+
+Allowlist entries read like Bokeh's ``--allow-websocket-origin``: ``host:port``, ``host`` (any
+port), ``*`` (any origin), with ``*`` standing for one dot-separated part (``192.168.*.*``) or
+for the port (``example.com:*``). An origin without a port has its scheme's default port.
+
+The decision follows Tornado's cross-origin check for WebSockets (6.6), so ``/api/events`` and
+``/app/{key}`` agree: a request without an ``Origin`` header is accepted, because only browsers
+send one and origin checks exist to stop a page on one site from using a browser's access to
+another; a non-browser client can send any ``Origin`` it likes, so refusing it would protect
+nothing. ``Sec-Fetch-Site: same-origin`` (set by the browser, never by a page's script) is
+trusted even when a reverse proxy rewrote the ``Host`` header.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterable
+
+#: The allowlist entry that admits every origin.
+ANY_ORIGIN = "*"
+
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+def parse_origin(origin: str) -> tuple[str, int] | None:
+    """The lower-case host and the port of an ``Origin`` header value.
+
+    Args:
+        origin: e.g. ``"http://127.0.0.1:5006"``.
+
+    Returns:
+        ``(host, port)``, or ``None`` for ``"null"`` (sandboxed frames, ``file:`` pages) and
+        anything else without a host.
+    """
+    try:
+        parts = urllib.parse.urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:  # a port that is not a number, or out of range
+        return None
+    if not parts.hostname:
+        return None
+    if port is None:
+        port = _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    return parts.hostname.lower(), port
+
+
+def same_host(origin: str, host: str) -> bool:
+    """Whether ``origin`` names the host and port of the ``Host`` header ``host``.
+
+    The scheme is not compared (nor does Tornado): behind a TLS-terminating proxy the server
+    cannot tell which scheme the browser used.
+    """
+    parsed = parse_origin(origin)
+    if parsed is None or not host:
+        return False
+    scheme = origin.partition("://")[0]
+    served = parse_origin(f"{scheme}://{host}")
+    return served == parsed
+
+
+def matches_allowlist(origin: str, allowlist: Iterable[str]) -> bool:
+    """Whether ``origin`` matches one of the ``allowlist`` patterns (see the module doc)."""
+    patterns = [pattern.strip().lower() for pattern in allowlist]
+    if ANY_ORIGIN in patterns:
+        return True
+    parsed = parse_origin(origin)
+    if parsed is None:
+        return False
+    host, port = parsed
+    return any(_match(host, port, pattern) for pattern in patterns if pattern)
+
+
+def origin_allowed(
+    origin: str | None,
+    host: str | None,
+    allowlist: Iterable[str],
+    fetch_site: str | None = None,
+) -> bool:
+    """Whether a request may be served, judged by its browser-set headers.
+
+    Args:
+        origin: the ``Origin`` header, ``None`` when absent (not a browser).
+        host: the ``Host`` header.
+        allowlist: patterns of the other origins allowed (see the module doc).
+        fetch_site: the ``Sec-Fetch-Site`` header, ``None`` when absent.
+
+    Returns:
+        ``True`` without an ``Origin``, for same-origin requests and for allowlisted origins.
+    """
+    if fetch_site is not None:
+        fetch_site = fetch_site.strip().lower()
+        if fetch_site in ("same-origin", "none"):
+            return True
+        # "same-site" or "cross-site": the browser says the origin differs from the page's.
+        return origin is not None and matches_allowlist(origin, allowlist)
+    if origin is None:
+        return True
+    return same_host(origin, host or "") or matches_allowlist(origin, allowlist)
+
+
+def _match(host: str, port: int, pattern: str) -> bool:
+    if pattern.startswith("["):  # [::1]:5006
+        pattern_host, _, rest = pattern[1:].partition("]")
+        pattern_port = rest[1:] if rest.startswith(":") else ""
+    elif ":" in pattern:
+        pattern_host, _, pattern_port = pattern.rpartition(":")
+    else:
+        pattern_host, pattern_port = pattern, ""
+    if pattern_port not in ("", ANY_ORIGIN) and pattern_port != str(port):
+        return False
+    if pattern_host == ANY_ORIGIN:
+        return True
+    host_parts, pattern_parts = host.split("."), pattern_host.split(".")
+    # As many parts on both sides: "example.com" must not match "example.com.evil.net".
+    if len(host_parts) != len(pattern_parts):
+        return False
+    return all(p in (h, ANY_ORIGIN) for h, p in zip(host_parts, pattern_parts, strict=True))

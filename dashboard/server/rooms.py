@@ -1,0 +1,232 @@
+"""Chat rooms over REST: thin handlers around :class:`~dashboard.chat.ChatService`.
+
+Routes (all JSON; messages look like ``{id, room, user_id, user_name, text, created, edited,
+deleted}``):
+
+* ``GET /api/rooms`` -> ``{"rooms": [{"name", "created", "channel"}]}``
+* ``GET /api/rooms/{room}/messages?before=&limit=`` -> ``{"messages": [...], "next_before"}``,
+  oldest first; pass ``next_before`` back as ``before`` for the next older page (``null`` at
+  the first message). ``limit`` is 1..200, 50 by default.
+* ``POST /api/rooms/{room}/messages {"text"}`` as the identified user -> 201 and the message.
+* ``PATCH /api/rooms/{room}/messages/{id} {"text"}`` and ``DELETE ...`` -> 200 and the
+  message after the change; author only.
+
+Live changes are on the hub channel ``room-{room}`` (see :mod:`dashboard.chat.service`).
+
+Errors: bad input 400 (413 when the message is too large to broadcast), no identity 401, not
+the author 403, unknown message or one of another room 404, already deleted 409, a locked or
+unreadable database 503 with ``Retry-After``, a corrupt database 500 ``store_corrupt``. The
+storage failures tell the client what happened in general terms; the details, which name the
+server's files, go to the server log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ..chat import ChatService, message_json, room_channel
+from ..core.errors import ValidationError
+from ..core.user_tokens import UserIdentity
+from ..store import (
+    Forbidden,
+    MessageDeleted,
+    NotFound,
+    StoreClosed,
+    StoreCorrupt,
+    StoreError,
+    StoreUnavailable,
+)
+from ..store.base import DEFAULT_PAGE
+from .base import ApiError, ApiHandler
+from .identity import current_user
+
+log = logging.getLogger("dashboard.server")
+
+#: Seconds a client is asked to wait after a 503 from a locked or unavailable store.
+RETRY_AFTER = 2
+
+
+class StoreApiError(ApiError):
+    """An :class:`ApiError` for a store failure: a 5xx whose message the client should see,
+    plus headers such as ``Retry-After`` (Tornado clears headers set before an error)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status, code, message)
+        self.headers = headers or {}
+
+
+def store_error(exc: Exception) -> ApiError:
+    """The HTTP answer to an error raised by the chat service or the store."""
+    if isinstance(exc, ValidationError):
+        status = 413 if exc.code == "payload_too_large" else 400
+        return ApiError(status, exc.code, str(exc))
+    if isinstance(exc, NotFound):
+        return ApiError(404, exc.code, str(exc))
+    if isinstance(exc, Forbidden):
+        return ApiError(403, exc.code, str(exc))
+    if isinstance(exc, MessageDeleted):
+        return ApiError(409, exc.code, str(exc))
+    if isinstance(exc, StoreUnavailable | StoreClosed):
+        log.error("message store unavailable: %s", exc)
+        return StoreApiError(
+            503,
+            "store_unavailable",
+            "the message store is busy or unavailable (locked by another process, read-only "
+            "or full); nothing was written. Retry shortly.",
+            {"Retry-After": str(RETRY_AFTER)},
+        )
+    if isinstance(exc, StoreCorrupt):
+        log.error("message store corrupt: %s", exc)
+        return StoreApiError(
+            500,
+            "store_corrupt",
+            "the message database is corrupt; the server operator must restore or replace it "
+            "(the server log says which file and how).",
+        )
+    log.error("message store error", exc_info=exc)
+    return StoreApiError(500, "store_error", "the message store failed (see the server log)")
+
+
+class RoomsHandler(ApiHandler):
+    """Shared by the room handlers: the chat service, the caller, and store error mapping."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if not isinstance(exc, StoreApiError):
+            super().write_error(status_code, **kwargs)
+            return
+        # The base class hides every 5xx as "internal error"; these are expected failures
+        # whose message is written for the client.
+        for name, value in exc.headers.items():
+            self.set_header(name, value)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": exc.code, "message": exc.message}))
+
+    @property
+    def chat(self) -> ChatService:
+        chat = self.ctx.chat
+        if chat is None:
+            raise ApiError(404, "chat_disabled", "this server has no message store, so no rooms")
+        return chat
+
+    def author(self) -> UserIdentity:
+        """The identified caller, who becomes the author.
+
+        Raises:
+            ApiError: 401 when the request is anonymous.
+        """
+        user = current_user(self)
+        if user is None:
+            self.set_header("WWW-Authenticate", 'Bearer realm="dashboard"')
+            raise ApiError(
+                401,
+                "no_identity",
+                'send a user token (Authorization: Bearer ...) or POST /api/identity {"name"} '
+                "first",
+            )
+        return user
+
+    def text_body(self) -> Any:
+        body = self.json_body()
+        if not isinstance(body, dict) or set(body) != {"text"}:
+            raise ApiError(400, "invalid_body", 'body must be an object {"text": "..."}')
+        return body["text"]
+
+    def message_id(self, raw: str) -> int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(404, "not_found", f"no message with id {raw!r}") from None
+
+    def query_int(self, name: str) -> int | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(
+                400, "invalid_paging", f"{name} must be an integer, got {raw!r}"
+            ) from None
+
+
+class RoomListHandler(RoomsHandler):
+    """``GET /api/rooms``: every room, sorted by name, with the channel of its changes."""
+
+    async def get(self) -> None:
+        try:
+            rooms = await self.chat.rooms()
+        except StoreError as exc:
+            raise store_error(exc) from None
+        listed = []
+        for room in rooms:
+            try:
+                channel: str | None = room_channel(room.name)
+            except ValidationError:
+                channel = None  # a name too long for a channel, written by another tool
+            listed.append({"name": room.name, "created": room.created, "channel": channel})
+        self.write_json({"rooms": listed})
+
+
+class RoomMessagesHandler(RoomsHandler):
+    """``GET`` a page of a room's messages; ``POST {"text"}`` a new one as the caller."""
+
+    async def get(self, room: str) -> None:
+        before = self.query_int("before")
+        limit = self.query_int("limit")
+        try:
+            page = await self.chat.history(
+                room, before=before, limit=DEFAULT_PAGE if limit is None else limit
+            )
+        except (StoreError, ValidationError) as exc:
+            raise store_error(exc) from None
+        self.write_json(
+            {
+                "messages": [message_json(message) for message in page.messages],
+                "next_before": page.next_before,
+            }
+        )
+
+    async def post(self, room: str) -> None:
+        user = self.author()
+        text = self.text_body()
+        try:
+            message = await self.chat.post(room, user.user_id, user.display_name, text)
+        except (StoreError, ValidationError) as exc:
+            raise store_error(exc) from None
+        self.set_header("Location", f"/api/rooms/{room}/messages/{message.id}")
+        self.write_json(message_json(message), status=201)
+
+
+class RoomMessageHandler(RoomsHandler):
+    """``PATCH {"text"}`` or ``DELETE`` one message of a room, as its author."""
+
+    async def patch(self, room: str, raw_id: str) -> None:
+        user = self.author()
+        text = self.text_body()
+        try:
+            message = await self.chat.edit(self.message_id(raw_id), user.user_id, text, room=room)
+        except (StoreError, ValidationError) as exc:
+            raise store_error(exc) from None
+        self.write_json(message_json(message))
+
+    async def delete(self, room: str, raw_id: str) -> None:
+        user = self.author()
+        try:
+            message = await self.chat.delete(self.message_id(raw_id), user.user_id, room=room)
+        except (StoreError, ValidationError) as exc:
+            raise store_error(exc) from None
+        self.write_json(message_json(message))
+
+
+def room_routes(kwargs: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """The room routes; they go before the ``/api/.*`` catch-all."""
+    return [
+        (r"/api/rooms", RoomListHandler, kwargs),
+        (r"/api/rooms/([^/]+)/messages", RoomMessagesHandler, kwargs),
+        (r"/api/rooms/([^/]+)/messages/([^/]+)", RoomMessageHandler, kwargs),
+    ]
