@@ -4,7 +4,7 @@ Wire format, chosen so subscribers filter by room and by operation with plain ch
 names (the role ``postgres_changes`` filters play in Supabase Realtime):
 
 * channel: ``room-{room}``, one public channel per room (readable like the dashboard feed:
-  ``/api/events?channels=room-lobby`` or a Pusher ``subscribe``). The prefix keeps rooms apart
+  ``/api/events?channel=room-lobby`` or a Pusher ``subscribe``). The prefix keeps rooms apart
   from dashboard channels and from ``private-``/``presence-`` names, and costs five of the 164
   characters a channel name may have, so room names are at most 159 characters here.
 * event name: the operation, ``INSERT``, ``UPDATE`` or ``DELETE``;
