@@ -54,7 +54,10 @@ class HealthHandler(ApiHandler):
                 "version": self.ctx.version,
                 "uptime_s": round(time.time() - self.ctx.hub.started_at, 3),
                 "epoch": self.ctx.hub.epoch,
-                "connections": {"sse": len(self.ctx.streams)},
+                "connections": {
+                    "sse": len(self.ctx.streams),
+                    "pusher": len(self.ctx.pusher_sockets),
+                },
                 "subscribers": stats.subscribers,
                 "channels": stats.channels,
                 "published": stats.published,

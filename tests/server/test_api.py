@@ -10,7 +10,7 @@ async def test_health_reports_counts(server, http):
         body = await response.json()
     assert response.status == 200
     assert body["status"] == "ok" and body["version"]
-    assert body["connections"] == {"sse": 0} and body["channels"] == 0
+    assert body["connections"] == {"sse": 0, "pusher": 0} and body["channels"] == 0
     assert body["uptime_s"] >= 0
 
 
@@ -87,3 +87,11 @@ async def test_private_channels_are_not_served_over_plain_sse(server, http, chan
     async with http.get(f"{server.url}/api/events?channel=public&channel={channel}") as response:
         assert response.status == 403
         assert (await response.json())["error"] == "forbidden"
+
+
+async def test_health_counts_pusher_sockets(server, http):
+    url = f"ws://127.0.0.1:{server.port}/app/{server.ctx.app.key}?protocol=7"
+    async with http.ws_connect(url) as ws:
+        assert (await ws.receive_json(timeout=5))["event"] == "pusher:connection_established"
+        async with http.get(f"{server.url}/api/health") as response:
+            assert (await response.json())["connections"] == {"sse": 0, "pusher": 1}
