@@ -23,6 +23,7 @@ from typing import Any
 from .channels import validate_channel
 from .errors import DashboardError, InvalidChannel, InvalidChannelData
 from .events import Event
+from .websocket_frames import text_frame
 
 DEFAULT_MAX_FRAME_BYTES = 10 * 1024
 MAX_EVENT_NAME_LENGTH = 200
@@ -338,6 +339,7 @@ def channel_event(channel: str, event: str, data_str: str, user_id: str | None =
     return _encode(frame)
 
 
+_EVENT_WS_FRAME = "pusher-ws"
 _EVENT_FRAME = "pusher"
 
 
@@ -353,6 +355,14 @@ def event_data_string(data_json: str) -> str:
         if isinstance(decoded, str):
             return decoded
     return data_json
+
+
+def hub_event_ws_frame(event: Event) -> bytes:
+    """:func:`hub_event_frame` wrapped in its WebSocket frame, built once per event."""
+    frame = event.frames.get(_EVENT_WS_FRAME)
+    if frame is None:
+        frame = event.frames[_EVENT_WS_FRAME] = text_frame(hub_event_frame(event))
+    return frame
 
 
 def hub_event_frame(event: Event) -> bytes:

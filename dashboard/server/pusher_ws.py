@@ -28,6 +28,7 @@ import secrets
 import time
 from typing import Any
 
+import tornado.iostream
 import tornado.websocket
 
 from ..core.channels import ChannelKind, channel_kind
@@ -41,7 +42,7 @@ from ..core.pusher_frames import (
     PusherFrame,
     connection_established,
     error,
-    hub_event_frame,
+    hub_event_ws_frame,
     is_client_event,
     member_added,
     member_removed,
@@ -357,6 +358,10 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
             if not connections:
                 del self.ctx.pusher_channels[channel]
 
+    def get_compression_options(self) -> None:
+        # Never negotiate permessage-deflate: _send_event writes pre-built plain frames.
+        return None
+
     def _send(self, message: str | bytes) -> None:
         """Write one text frame; a client that stops reading is dropped (see the module doc)."""
         if self.ws_connection is None or self.ws_connection.is_closing():
@@ -365,8 +370,38 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
             future = self.write_message(message)  # bytes are sent as a text frame too
         except tornado.websocket.WebSocketClosedError:
             return
+        self._track(future)
+
+    def _send_event(self, event: Event) -> None:
+        """Write a hub event as its cached WebSocket frame, the same bytes for every socket.
+
+        Straight to the IOStream: ``write_message`` would frame the message again for each of
+        N sockets and wrap each write in a task. That is valid because this handler never
+        negotiates compression (``get_compression_options`` returns None) and server frames
+        are unmasked, so the frame does not depend on the connection.
+        """
+        if event.socket_id == self.socket_id:
+            return  # a client's own event is never echoed back to it
+        connection = self.ws_connection
+        stream = getattr(connection, "stream", None)
+        if connection is None or stream is None or connection.is_closing():
+            return
+        try:
+            future = stream.write(hub_event_ws_frame(event))
+        except tornado.iostream.StreamClosedError:
+            return
+        self._track(future)
+
+    def _track(self, future: asyncio.Future[None]) -> None:
+        """Count a write as pending while its bytes wait in the buffer; drop a stalled client."""
         if future.done():
             _consume(future)
+            return
+        if not self._socket_busy():
+            # Tornado wraps each write_message in a task that finishes a loop turn later even
+            # when the socket took all the bytes at once. Only bytes left in the write buffer
+            # mean the client lags, so only those count (and keep the direct path open).
+            future.add_done_callback(_consume)
             return
         self._pending_writes += 1
         self._last_write = future
@@ -374,6 +409,11 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
         if self._pending_writes > self.ctx.app.max_pending_writes:
             log.warning("dropping slow pusher socket %s", self.socket_id)
             self.drop(PusherErrorCode.OVER_CAPACITY, "over capacity")
+
+    def _socket_busy(self) -> bool:
+        """Whether earlier frames still wait in Tornado's write buffer."""
+        stream = getattr(self.ws_connection, "stream", None)
+        return stream is not None and bool(stream.writing())
 
     def _written(self, future: asyncio.Future[None]) -> None:
         self._pending_writes -= 1
@@ -383,8 +423,7 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
         """The subscription's direct consumer: write at once unless a write is pending."""
         if self._pending_writes:
             return False
-        if event.socket_id != self.socket_id:
-            self._send(hub_event_frame(event))
+        self._send_event(event)
         return True
 
     async def _drain(self, subscription: Subscription) -> None:
@@ -394,8 +433,7 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
             if not batch:
                 return  # closed: client gone, overflow or shutdown
             for event in batch:
-                if event.socket_id != self.socket_id:
-                    self._send(hub_event_frame(event))
+                self._send_event(event)
             last = self._last_write
             if last is not None and not last.done():
                 await asyncio.wait([last])

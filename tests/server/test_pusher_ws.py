@@ -142,6 +142,16 @@ async def test_public_channel_gets_hub_events_until_unsubscribed(pusher_server, 
     assert pusher_server.hub.stats().channels == 0
 
 
+async def test_large_events_use_extended_frame_lengths(pusher_server, connect):
+    """Hub events are written as pre-built frames: lengths past 125 bytes must still parse."""
+    client = await connect()
+    await client.subscribe("metrics")
+    for size in (100, 200, 9000):
+        await pusher_server.hub.publish("metrics", "blob", "é" * (size // 2))
+        frame = await client.recv()
+        assert frame["data"] == "é" * (size // 2)
+
+
 async def test_private_channel_with_a_valid_signature(pusher_server, connect):
     client = await connect()
     answer = await client.subscribe("private-orders")

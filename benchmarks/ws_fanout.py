@@ -1,0 +1,272 @@
+"""WebSocket fan-out benchmark: one publisher, N Pusher WebSocket subscribers on loopback.
+
+Run ``python benchmarks/ws_fanout.py --subscribers 1000 --seconds 10``. Its last line reads::
+
+    ws_fanout: ours=<deliveries/s> baseline=<deliveries/s> ratio=<r> p99_ms=<ms> rss_kb_per_conn=<kb>
+
+The method is ``fanout.py``'s, whose processes, phases and reports this script reuses; only the
+transport differs:
+
+* ours: the real :class:`~dashboard.server.serve.DashboardServer` (no page); clients connect
+  to ``/app/{key}?protocol=7`` and send ``pusher:subscribe``, and events go through
+  ``hub.publish`` to :mod:`dashboard.server.pusher_ws` exactly as in production.
+* baseline: a bare Tornado application with one ``WebSocketHandler`` that answers the
+  handshake with ``pusher:connection_established``, a subscribe with
+  ``pusher_internal:subscription_succeeded``, keeps a set of subscribed connections and, per
+  event, calls ``write_message(frame)`` on each (with TCP_NODELAY). The frame is built with
+  :func:`dashboard.core.pusher_frames.hub_event_frame`, so both send the same bytes; neither
+  compresses (the client asks for no extension). It has no hub, queues, history, activity
+  checks or write bounds, and does not import Panel.
+
+The clients (``_ws_load.py``) do the WebSocket handshake and framing by hand on the SSE
+client's epoll loop. RSS per connection is (server RSS with N idle subscribed connections - RSS
+before they connected) / N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import fanout
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+import tornado.websocket
+from _ws_load import run_client
+from fanout import CHANNEL, EVENT, HOST, ROW, Acks, GcPauses, _emit, _row, publish_phase
+
+from dashboard.core.events import Event, encode_payload
+from dashboard.core.pusher_frames import (
+    connection_established,
+    hub_event_frame,
+    subscription_succeeded,
+)
+from dashboard.hub import Hub
+
+APP_KEY, APP_SECRET = "bench-key", "bench-secret"
+PATH = f"/app/{APP_KEY}?protocol=7"
+VARIANTS = ("ours", "baseline")
+
+# -- inside a server process --------------------------------------------------------------------
+
+
+class Ours:
+    """The real server; events take the production path, ``hub.publish`` to ``/app/{key}``."""
+
+    def __init__(self) -> None:
+        # Imported here: it brings in Panel, whose heap would also slow the baseline's GC.
+        from dashboard.server.serve import DashboardServer
+
+        self.server = DashboardServer(port=0, app_key=APP_KEY, app_secret=APP_SECRET)
+
+    async def start(self) -> int:
+        from dashboard.server import freeze_startup_heap
+
+        await self.server.start()
+        freeze_startup_heap()  # as `dashboard serve` does once it is up
+        return self.server.port
+
+    async def publish(self, payload: dict[str, Any]) -> None:
+        await self.server.hub.publish(CHANNEL, EVENT, payload)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
+class _BareSocket(tornado.websocket.WebSocketHandler):
+    """Greets, subscribes on any ``pusher:subscribe``, and stays until the client leaves."""
+
+    def initialize(self, sockets: set[_BareSocket]) -> None:
+        self.sockets = sockets
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        self.set_nodelay(True)
+        self.write_message(connection_established(f"{id(self)}.{id(self.sockets)}", 120))
+
+    def on_message(self, message: str | bytes) -> None:
+        if isinstance(message, str) and '"pusher:subscribe"' in message:
+            self.sockets.add(self)
+            self.write_message(subscription_succeeded(CHANNEL))
+
+    def on_close(self) -> None:
+        self.sockets.discard(self)
+
+
+class Baseline:
+    """The least a Tornado WebSocket server can do: write each frame to every subscriber."""
+
+    def __init__(self) -> None:
+        self.epoch = Hub().epoch
+        self.sockets: set[_BareSocket] = set()
+        self.offset = 0
+
+    async def start(self) -> int:
+        app = tornado.web.Application([(r"/app/([^/]+)", _BareSocket, {"sockets": self.sockets})])
+        sockets = tornado.netutil.bind_sockets(0, HOST)
+        self.server = tornado.httpserver.HTTPServer(app)
+        self.server.add_sockets(sockets)
+        return int(sockets[0].getsockname()[1])
+
+    async def publish(self, payload: dict[str, Any]) -> None:
+        self.offset += 1
+        data_json = encode_payload(payload)
+        frame = hub_event_frame(
+            Event(CHANNEL, EVENT, data_json, self.offset, self.epoch, time.time())
+        )
+        for socket in tuple(self.sockets):
+            try:
+                socket.write_message(frame)
+            except tornado.websocket.WebSocketClosedError:
+                self.sockets.discard(socket)
+
+    async def stop(self) -> None:
+        self.server.stop()
+
+
+async def serve_main(variant: str, payload: int) -> None:
+    target = Ours() if variant == "ours" else Baseline()
+    port = await target.start()
+    acks, gc_pauses = Acks(), GcPauses()
+    ack_server = await asyncio.start_server(acks.handle, HOST, 0)
+    _emit({"port": port, "ack_port": ack_server.sockets[0].getsockname()[1], "pid": os.getpid()})
+    seq = 0
+    async for cmd in fanout._commands():
+        if cmd["cmd"] == "warm":  # so lazily created state (the channel, caches) predates the RSS
+            for _ in range(10):
+                await target.publish({"seq": seq, "t": time.time(), "pad": "x" * payload})
+                seq += 1
+            _emit({})
+        elif cmd["cmd"] == "rss":
+            gc.collect()
+            _emit({"rss_kb": fanout._rss_kb()})
+        elif cmd["cmd"] == "publish":
+            seq = await publish_phase(target, acks, gc_pauses, seq, cmd)
+    ack_server.close()
+    await target.stop()
+
+
+# -- the orchestrating process ------------------------------------------------------------------
+
+
+class Child(fanout.Child):
+    """:class:`fanout.Child`, running this script instead of ``fanout.py``."""
+
+    def __init__(self, *args: str) -> None:
+        self.name = " ".join(args)
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
+        self._buf = b""
+
+
+def run_benchmark(args: argparse.Namespace) -> None:
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    server_cpu, client_cpu = str(cpus[0]), str(cpus[1] if len(cpus) > 1 else -1)
+    print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs: servers pinned to CPU "
+          f"{server_cpu}, clients to CPU {client_cpu}")  # fmt: skip
+    children: list[Child] = []
+    pairs: dict[str, tuple[Child, Child]] = {}
+    rss: dict[str, float] = {}
+    try:
+        for variant in VARIANTS:
+            server = Child(
+                "--serve", variant, "--cpu", server_cpu, "--payload", str(args.payload),
+                *fanout._profile_to(args, variant),
+            )  # fmt: skip
+            children.append(server)
+            info = server.recv(timeout=60)
+            server.ask(30, cmd="warm")
+            before = server.ask(30, cmd="rss")["rss_kb"]
+            client = Child(
+                "--client", str(info["port"]), str(info["ack_port"]), "--cpu", client_cpu,
+                *fanout._profile_to(args, f"client-{variant}"),
+            )  # fmt: skip
+            children.append(client)
+            got = client.ask(90, cmd="connect", count=args.subscribers, timeout=60)
+            if got["connected"] < args.subscribers:
+                raise SystemExit(f"{variant}: only {got['connected']} connections subscribed")
+            time.sleep(1.0)
+            rss[variant] = (server.ask(30, cmd="rss")["rss_kb"] - before) / got["connected"]
+            print(f"{variant}: {got['connected']} connections in {got['seconds']:.1f}s, "
+                  f"{rss[variant]:.1f} KB RSS per connection")  # fmt: skip
+            pairs[variant] = (server, client)
+
+        print(ROW.format("variant", "phase", "deliveries/s", "p50_ms", "p99_ms", "srv_cpu",
+                         "cli_cpu", "per_core/s", "gc_max_ms", "lost"))  # fmt: skip
+        runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for repeat in range(args.repeat):
+            order = VARIANTS if repeat % 2 == 0 else VARIANTS[::-1]
+            for mode in ("max", "rate"):
+                for variant in order:
+                    result = fanout.run_phase(*pairs[variant], mode, args)
+                    runs.setdefault((variant, mode), []).append(result)
+                    print(_row(variant, mode, result), flush=True)
+    finally:
+        for child in children:
+            child.close()
+
+    print(f"\nmedians of {args.repeat} runs ({args.subscribers} subscribers, {args.seconds:g}s "
+          f"windows, rate phase at {args.rate:g} events/s, max phase window {args.window}):")  # fmt: skip
+    medians = {
+        key: {field: statistics.median(r[field] for r in results) for field in results[0]}
+        for key, results in runs.items()
+    }
+    for (variant, mode), summary in sorted(medians.items(), key=lambda item: item[0][1]):
+        print(_row(variant, mode, summary))
+    if any(r["server_cpu"] < 90 for v in VARIANTS for r in runs[v, "max"]):
+        print("warning: a max-phase server was below 90% CPU, so not the bottleneck there")
+    ours, base = medians["ours", "max"]["deliveries"], medians["baseline", "max"]["deliveries"]
+    print(
+        f"server RSS per idle connection: ours {rss['ours']:.1f} KB, "
+        f"baseline {rss['baseline']:.1f} KB"
+    )
+    print(
+        f"ws_fanout: ours={ours:.0f} baseline={base:.0f} ratio={ours / base:.2f} "
+        f"p99_ms={medians['ours', 'rate']['p99_ms']:.1f} rss_kb_per_conn={rss['ours']:.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=1000, help="connections per server")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window per phase")
+    parser.add_argument("--rate", type=float, default=20.0, help="events/s in the rate phase")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per variant and phase")
+    parser.add_argument("--window", type=int, default=20, help="max phase: events in flight")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each window")
+    parser.add_argument("--payload", type=int, default=100, help="padding bytes per event")
+    parser.add_argument("--profile", metavar="DIR", help="cProfile each process into DIR/")
+    parser.add_argument("--profile-to", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--client", nargs=2, type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, default=-1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve = lambda: asyncio.run(serve_main(args.serve, args.payload))  # noqa: E731
+        fanout._child(args.cpu, serve, args.profile_to)
+    elif args.client:
+        port, ack_port = args.client
+        client = lambda: run_client(HOST, port, ack_port, PATH, _emit)  # noqa: E731
+        fanout._child(args.cpu, client, args.profile_to)
+    else:
+        if not 0 < args.subscribers <= 5000 or not 0 < args.seconds <= 600 or args.rate <= 0:
+            parser.error("need 0 < subscribers <= 5000, 0 < seconds <= 600 and rate > 0")
+        run_benchmark(args)
+
+
+if __name__ == "__main__":
+    main()
