@@ -377,7 +377,18 @@ def _profile_to(args: argparse.Namespace, name: str) -> tuple[str, ...]:
     return ("--profile-to", os.path.join(os.path.abspath(args.profile), f"{name}.prof"))
 
 
-def run_benchmark(args: argparse.Namespace) -> None:
+def run_benchmark(
+    args: argparse.Namespace,
+    child: type[Child] | None = None,
+    unit: str = "stream",
+    label: str = "fanout",
+) -> None:
+    """Run both variants' phases and print the table, medians and the last line.
+
+    ``child`` launches the script that serves the variants (``ws_fanout.py`` passes its own),
+    ``unit`` names a connection in the output and ``label`` starts the last line.
+    """
+    child = child or Child
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     server_cpu, client_cpu = str(cpus[0]), str(cpus[1] if len(cpus) > 1 else -1)
     print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs: servers pinned to CPU "
@@ -387,7 +398,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
     rss: dict[str, float] = {}
     try:
         for variant in VARIANTS:
-            server = Child(
+            server = child(
                 "--serve", variant, "--cpu", server_cpu, "--payload", str(args.payload),
                 *_profile_to(args, variant),
             )  # fmt: skip
@@ -395,18 +406,18 @@ def run_benchmark(args: argparse.Namespace) -> None:
             info = server.recv(timeout=60)
             server.ask(30, cmd="warm")
             before = server.ask(30, cmd="rss")["rss_kb"]
-            client = Child(
+            client = child(
                 "--client", str(info["port"]), str(info["ack_port"]), "--cpu", client_cpu,
                 *_profile_to(args, f"client-{variant}"),
             )  # fmt: skip
             children.append(client)
             got = client.ask(90, cmd="connect", count=args.subscribers, timeout=60)
             if got["connected"] < args.subscribers:
-                raise SystemExit(f"{variant}: only {got['connected']} streams connected")
+                raise SystemExit(f"{variant}: only {got['connected']} {unit}s connected")
             time.sleep(1.0)
             rss[variant] = (server.ask(30, cmd="rss")["rss_kb"] - before) / got["connected"]
-            print(f"{variant}: {got['connected']} streams in {got['seconds']:.1f}s, "
-                  f"{rss[variant]:.1f} KB RSS per stream")  # fmt: skip
+            print(f"{variant}: {got['connected']} {unit}s in {got['seconds']:.1f}s, "
+                  f"{rss[variant]:.1f} KB RSS per {unit}")  # fmt: skip
             pairs[variant] = (server, client)
 
         print(ROW.format("variant", "phase", "deliveries/s", "p50_ms", "p99_ms", "srv_cpu",
@@ -435,17 +446,17 @@ def run_benchmark(args: argparse.Namespace) -> None:
         print("warning: a max-phase server was below 90% CPU, so not the bottleneck there")
     ours, base = medians["ours", "max"]["deliveries"], medians["baseline", "max"]["deliveries"]
     print(
-        f"server RSS per idle stream: ours {rss['ours']:.1f} KB, baseline {rss['baseline']:.1f} KB"
+        f"server RSS per idle {unit}: ours {rss['ours']:.1f} KB, baseline {rss['baseline']:.1f} KB"
     )
     print(
-        f"fanout: ours={ours:.0f} baseline={base:.0f} ratio={ours / base:.2f} "
+        f"{label}: ours={ours:.0f} baseline={base:.0f} ratio={ours / base:.2f} "
         f"p99_ms={medians['ours', 'rate']['p99_ms']:.1f} rss_kb_per_conn={rss['ours']:.1f}"
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscribers", type=int, default=1000, help="SSE streams per server")
+def add_arguments(parser: argparse.ArgumentParser, unit: str = "SSE streams") -> None:
+    """The options both fan-out benchmarks take."""
+    parser.add_argument("--subscribers", type=int, default=1000, help=f"{unit} per server")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window per phase")
     parser.add_argument("--rate", type=float, default=20.0, help="events/s in the rate phase")
     parser.add_argument("--repeat", type=int, default=3, help="runs per variant and phase")
@@ -457,6 +468,11 @@ def main() -> None:
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--client", nargs=2, type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, default=-1, help=argparse.SUPPRESS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
     args = parser.parse_args()
     if args.serve:
         _child(args.cpu, lambda: asyncio.run(serve_main(args.serve, args.payload)), args.profile_to)

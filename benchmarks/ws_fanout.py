@@ -29,8 +29,6 @@ import argparse
 import asyncio
 import gc
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,7 +41,7 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 from _ws_load import run_client
-from fanout import CHANNEL, EVENT, HOST, ROW, Acks, GcPauses, _emit, _row, publish_phase
+from fanout import CHANNEL, EVENT, HOST, Acks, GcPauses, _emit, publish_phase
 
 from dashboard.core.events import Event, encode_payload
 from dashboard.core.pusher_frames import (
@@ -174,86 +172,12 @@ class Child(fanout.Child):
 
 
 def run_benchmark(args: argparse.Namespace) -> None:
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
-    server_cpu, client_cpu = str(cpus[0]), str(cpus[1] if len(cpus) > 1 else -1)
-    print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs: servers pinned to CPU "
-          f"{server_cpu}, clients to CPU {client_cpu}")  # fmt: skip
-    children: list[Child] = []
-    pairs: dict[str, tuple[Child, Child]] = {}
-    rss: dict[str, float] = {}
-    try:
-        for variant in VARIANTS:
-            server = Child(
-                "--serve", variant, "--cpu", server_cpu, "--payload", str(args.payload),
-                *fanout._profile_to(args, variant),
-            )  # fmt: skip
-            children.append(server)
-            info = server.recv(timeout=60)
-            server.ask(30, cmd="warm")
-            before = server.ask(30, cmd="rss")["rss_kb"]
-            client = Child(
-                "--client", str(info["port"]), str(info["ack_port"]), "--cpu", client_cpu,
-                *fanout._profile_to(args, f"client-{variant}"),
-            )  # fmt: skip
-            children.append(client)
-            got = client.ask(90, cmd="connect", count=args.subscribers, timeout=60)
-            if got["connected"] < args.subscribers:
-                raise SystemExit(f"{variant}: only {got['connected']} connections subscribed")
-            time.sleep(1.0)
-            rss[variant] = (server.ask(30, cmd="rss")["rss_kb"] - before) / got["connected"]
-            print(f"{variant}: {got['connected']} connections in {got['seconds']:.1f}s, "
-                  f"{rss[variant]:.1f} KB RSS per connection")  # fmt: skip
-            pairs[variant] = (server, client)
-
-        print(ROW.format("variant", "phase", "deliveries/s", "p50_ms", "p99_ms", "srv_cpu",
-                         "cli_cpu", "per_core/s", "gc_max_ms", "lost"))  # fmt: skip
-        runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for repeat in range(args.repeat):
-            order = VARIANTS if repeat % 2 == 0 else VARIANTS[::-1]
-            for mode in ("max", "rate"):
-                for variant in order:
-                    result = fanout.run_phase(*pairs[variant], mode, args)
-                    runs.setdefault((variant, mode), []).append(result)
-                    print(_row(variant, mode, result), flush=True)
-    finally:
-        for child in children:
-            child.close()
-
-    print(f"\nmedians of {args.repeat} runs ({args.subscribers} subscribers, {args.seconds:g}s "
-          f"windows, rate phase at {args.rate:g} events/s, max phase window {args.window}):")  # fmt: skip
-    medians = {
-        key: {field: statistics.median(r[field] for r in results) for field in results[0]}
-        for key, results in runs.items()
-    }
-    for (variant, mode), summary in sorted(medians.items(), key=lambda item: item[0][1]):
-        print(_row(variant, mode, summary))
-    if any(r["server_cpu"] < 90 for v in VARIANTS for r in runs[v, "max"]):
-        print("warning: a max-phase server was below 90% CPU, so not the bottleneck there")
-    ours, base = medians["ours", "max"]["deliveries"], medians["baseline", "max"]["deliveries"]
-    print(
-        f"server RSS per idle connection: ours {rss['ours']:.1f} KB, "
-        f"baseline {rss['baseline']:.1f} KB"
-    )
-    print(
-        f"ws_fanout: ours={ours:.0f} baseline={base:.0f} ratio={ours / base:.2f} "
-        f"p99_ms={medians['ours', 'rate']['p99_ms']:.1f} rss_kb_per_conn={rss['ours']:.1f}"
-    )
+    fanout.run_benchmark(args, child=Child, unit="connection", label="ws_fanout")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscribers", type=int, default=1000, help="connections per server")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured window per phase")
-    parser.add_argument("--rate", type=float, default=20.0, help="events/s in the rate phase")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per variant and phase")
-    parser.add_argument("--window", type=int, default=20, help="max phase: events in flight")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each window")
-    parser.add_argument("--payload", type=int, default=100, help="padding bytes per event")
-    parser.add_argument("--profile", metavar="DIR", help="cProfile each process into DIR/")
-    parser.add_argument("--profile-to", help=argparse.SUPPRESS)
-    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--client", nargs=2, type=int, metavar="PORT", help=argparse.SUPPRESS)
-    parser.add_argument("--cpu", type=int, default=-1, help=argparse.SUPPRESS)
+    fanout.add_arguments(parser, unit="connections")
     args = parser.parse_args()
     if args.serve:
         serve = lambda: asyncio.run(serve_main(args.serve, args.payload))  # noqa: E731
