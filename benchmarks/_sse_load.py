@@ -117,21 +117,31 @@ class LoadClient:
                 else:
                     self._close(stream)
 
+    #: Status lines that start the body; anything else closes the stream.
+    ACCEPTED_STATUS: tuple[bytes, ...] = (b"HTTP/1.1 200", b"HTTP/1.0 200")
+
+    def _take_head(self, stream: Stream, buf: bytes) -> bytes | None:
+        """Consume the response head: the body bytes so far, or None (incomplete or refused)."""
+        if stream.in_body:
+            return buf
+        head_end = buf.find(_HEAD_END)
+        if head_end < 0:
+            stream.tail = buf
+            if len(buf) > MAX_HEAD_BYTES:
+                self._close(stream)
+            return None
+        if not buf.startswith(self.ACCEPTED_STATUS):
+            self._close(stream)
+            return None
+        stream.in_body = True
+        return buf[head_end + 4 :]
+
     def _feed(self, stream: Stream, data: bytes) -> None:
         now = time.time() if stream.timed else 0.0
-        buf = stream.tail + data if stream.tail else data
-        if not stream.in_body:
-            head_end = buf.find(_HEAD_END)
-            if head_end < 0:
-                stream.tail = buf
-                if len(buf) > MAX_HEAD_BYTES:
-                    self._close(stream)
-                return
-            if not buf.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
-                self._close(stream)
-                return
-            stream.in_body = True
-            buf = buf[head_end + 4 :]
+        body = self._take_head(stream, stream.tail + data if stream.tail else data)
+        if body is None:
+            return
+        buf = body
         end = buf.rfind(b"\n\n")
         if end < 0:
             stream.tail = buf

@@ -26,11 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 import _sse_load
-from _sse_load import MAX_HEAD_BYTES, LoadClient, Stream
+from _sse_load import LoadClient, Stream
 
 _SEQ = b'\\"seq\\":'
 _SEND_TIME = re.compile(rb'\\"t\\":([0-9.]+)')
-_HEAD_END = b"\r\n\r\n"
 _SUBSCRIBED = b'"pusher_internal:subscription_succeeded"'
 _PUSHER_PING = b'"event":"pusher:ping"'
 OP_CLOSE, OP_PING, OP_PONG, OP_TEXT = 0x8, 0x9, 0xA, 0x1
@@ -73,23 +72,17 @@ class WsLoadClient(LoadClient):
         self.subscribe = _pusher("pusher:subscribe", data={"channel": channel})
         self.pong = _pusher("pusher:pong", data={})
 
+    ACCEPTED_STATUS = (b"HTTP/1.1 101",)
+
     def _feed(self, stream: Stream, data: bytes) -> None:
         now = time.time() if stream.timed else 0.0
-        buf = stream.tail + data if stream.tail else data
-        if not stream.in_body:
-            head_end = buf.find(_HEAD_END)
-            if head_end < 0:
-                stream.tail = buf
-                if len(buf) > MAX_HEAD_BYTES:
-                    self._close(stream)
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                self._close(stream)
-                return
-            stream.in_body = True
-            buf = buf[head_end + 4 :]
-            if not self._send(stream, self.subscribe):
-                return
+        upgraded = stream.in_body
+        body = self._take_head(stream, stream.tail + data if stream.tail else data)
+        if body is None:
+            return
+        buf = body
+        if not upgraded and not self._send(stream, self.subscribe):
+            return
         # Walk the frame headers to the end of the last complete frame.
         pos, size = 0, len(buf)
         while pos + 2 <= size:

@@ -78,11 +78,11 @@ def _rss_kb() -> int:
 class Ours:
     """The real server; events take the production path, ``hub.publish`` to ``/api/events``."""
 
-    def __init__(self) -> None:
+    def __init__(self, **options: Any) -> None:
         # Imported here: it brings in Panel, whose heap would also slow the baseline's GC.
         from dashboard.server.serve import DashboardServer
 
-        self.server = DashboardServer(Hub(), port=0, token="bench")
+        self.server = DashboardServer(Hub(), port=0, token="bench", **options)
 
     async def start(self) -> int:
         from dashboard.server.serve import freeze_startup_heap

@@ -58,29 +58,6 @@ VARIANTS = ("ours", "baseline")
 # -- inside a server process --------------------------------------------------------------------
 
 
-class Ours:
-    """The real server; events take the production path, ``hub.publish`` to ``/app/{key}``."""
-
-    def __init__(self) -> None:
-        # Imported here: it brings in Panel, whose heap would also slow the baseline's GC.
-        from dashboard.server.serve import DashboardServer
-
-        self.server = DashboardServer(port=0, app_key=APP_KEY, app_secret=APP_SECRET)
-
-    async def start(self) -> int:
-        from dashboard.server import freeze_startup_heap
-
-        await self.server.start()
-        freeze_startup_heap()  # as `dashboard serve` does once it is up
-        return self.server.port
-
-    async def publish(self, payload: dict[str, Any]) -> None:
-        await self.server.hub.publish(CHANNEL, EVENT, payload)
-
-    async def stop(self) -> None:
-        await self.server.stop()
-
-
 class _BareSocket(tornado.websocket.WebSocketHandler):
     """Greets, subscribes on any ``pusher:subscribe``, and stays until the client leaves."""
 
@@ -132,7 +109,9 @@ class Baseline:
 
 
 async def serve_main(variant: str, payload: int) -> None:
-    target = Ours() if variant == "ours" else Baseline()
+    target = (
+        fanout.Ours(app_key=APP_KEY, app_secret=APP_SECRET) if variant == "ours" else Baseline()
+    )
     port = await target.start()
     acks, gc_pauses = Acks(), GcPauses()
     ack_server = await asyncio.start_server(acks.handle, HOST, 0)

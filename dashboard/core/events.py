@@ -96,10 +96,23 @@ def encode_payload(data: Any, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"data is not JSON-serialisable: {exc}") from None
-    size = len(text.encode("utf-8"))
+    return check_payload_size(text, max_bytes)
+
+
+def check_payload_size(data_json: str, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str:
+    """Return ``data_json`` if its UTF-8 encoding fits in ``max_bytes``.
+
+    Raises:
+        InvalidPayload: when it holds unpaired surrogates, which no transport can encode.
+        PayloadTooLarge: when it does not fit.
+    """
+    try:
+        size = len(data_json.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidPayload("data contains unpaired surrogates (not valid Unicode)") from None
     if size > max_bytes:
         raise PayloadTooLarge(f"data is {size} bytes; the limit is {max_bytes}")
-    return text
+    return data_json
 
 
 def validate_publication(

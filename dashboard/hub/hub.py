@@ -10,10 +10,10 @@ from typing import Any
 
 from ..core.channels import validate_channel, validate_channels
 from ..core.cursor import Reset, decode_cursor
-from ..core.errors import PayloadTooLarge
 from ..core.events import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     Event,
+    check_payload_size,
     validate_event_name,
     validate_publication,
 )
@@ -136,9 +136,7 @@ class Hub:
                 ``max_payload_bytes``.
         """
         channel, event = validate_channel(channel), validate_event_name(event)
-        size = len(data_json.encode("utf-8", "surrogatepass"))
-        if size > self.max_payload_bytes:
-            raise PayloadTooLarge(f"data is {size} bytes; the limit is {self.max_payload_bytes}")
+        check_payload_size(data_json, self.max_payload_bytes)
         return await self._append(channel, event, data_json, socket_id, user_id)
 
     async def _append(

@@ -74,6 +74,11 @@ def test_payload_is_compact_json_and_bounded():
         encode_payload("é" * 6, max_bytes=12)
 
 
+def test_payload_with_unpaired_surrogates_is_invalid_not_a_crash():
+    with pytest.raises(InvalidPayload, match="surrogates"):
+        encode_payload({"text": "\ud800"})
+
+
 @pytest.mark.parametrize("data", [math.nan, math.inf, {1j}, object(), {"a": b"x"}])
 def test_payload_must_be_json(data):
     with pytest.raises(InvalidPayload, match="JSON"):

@@ -37,6 +37,7 @@ async def test_publish_answers_with_event_id(server, http):
             "payload_too_large",
         ),
         (b"x" * 100_000, 413, "body_too_large"),
+        (b'{"channel": "a", "event": "x", "data": "\\ud800"}', 400, "invalid_data"),
     ],
 )
 async def test_bad_publish_gets_json_4xx(server, http, body, status, code):
