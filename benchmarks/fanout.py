@@ -290,13 +290,16 @@ def _child(cpu: int, main: Callable[[], Any], profile: str | None = None) -> Non
 
 
 class Child:
-    """A child process running this script, spoken to in JSON lines with timeouts."""
+    """A child process running ``SCRIPT``, spoken to in JSON lines with timeouts."""
+
+    #: The benchmark script the child runs (``ws_fanout.py`` sets its own).
+    SCRIPT = __file__
 
     def __init__(self, *args: str) -> None:
         self.name = " ".join(args)
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, *args],
+            [sys.executable, self.SCRIPT, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,

@@ -19,7 +19,7 @@ from ..core.errors import ValidationError
 from ..core.pusher_signatures import sign_channel, sign_user, validate_socket_id
 from ..core.user_tokens import UserIdentity
 from .base import ApiError, ApiHandler
-from .identity import current_user
+from .identity import require_user
 
 #: Channels only their owner may subscribe to: ``private-user-{user_id}``.
 USER_CHANNEL_PREFIX = "private-user-"
@@ -57,18 +57,6 @@ class _AuthHandler(ApiHandler):
             if values
         }
 
-    def user(self) -> UserIdentity:
-        user = current_user(self)
-        if user is None:
-            self.set_header("WWW-Authenticate", 'Bearer realm="dashboard"')
-            raise ApiError(
-                401,
-                "no_identity",
-                'unidentified: log in, POST /api/identity {"name": ...}, '
-                "or send Authorization: Bearer <user token>",
-            )
-        return user
-
     def socket_id(self, fields: dict[str, str]) -> str:
         try:
             return validate_socket_id(fields.get("socket_id"))
@@ -85,7 +73,7 @@ class ChannelAuthHandler(_AuthHandler):
 
     def post(self) -> None:
         # Authenticate before looking at the input: an anonymous caller learns nothing more.
-        user = self.user()
+        user = require_user(self)
         fields = self.fields()
         socket_id = self.socket_id(fields)
         try:
@@ -115,7 +103,7 @@ class UserAuthHandler(_AuthHandler):
     """``POST /pusher/user-auth``: ``{"auth", "user_data"}`` for ``pusher:signin``."""
 
     def post(self) -> None:
-        user = self.user()
+        user = require_user(self)
         socket_id = self.socket_id(self.fields())
         data = signin_user_data(user)
         app = self.ctx.app

@@ -65,6 +65,24 @@ def current_user(handler: ApiHandler) -> UserIdentity | None:
     return None
 
 
+def require_user(handler: ApiHandler) -> UserIdentity:
+    """:func:`current_user`, or a 401 JSON error that says how to identify oneself.
+
+    Raises:
+        ApiError: 401 when the request is anonymous (or its bearer token is invalid).
+    """
+    user = current_user(handler)
+    if user is None:
+        handler.set_header("WWW-Authenticate", 'Bearer realm="dashboard"')
+        raise ApiError(
+            401,
+            "no_identity",
+            'unidentified: log in, POST /api/identity {"name": ...}, '
+            "or send Authorization: Bearer <user token>",
+        )
+    return user
+
+
 def _panel_user(handler: ApiHandler) -> UserIdentity | None:
     # get_secure_cookie raises without a cookie_secret, which Panel sets only with its auth.
     if not handler.application.settings.get("cookie_secret"):

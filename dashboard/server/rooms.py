@@ -28,7 +28,6 @@ from typing import Any
 
 from ..chat import ChatService, message_json, room_channel
 from ..core.errors import ValidationError
-from ..core.user_tokens import UserIdentity
 from ..store import (
     Forbidden,
     MessageDeleted,
@@ -40,7 +39,7 @@ from ..store import (
 )
 from ..store.base import DEFAULT_PAGE
 from .base import ApiError, ApiHandler
-from .identity import current_user
+from .identity import require_user
 
 log = logging.getLogger("dashboard.server")
 
@@ -113,23 +112,6 @@ class RoomsHandler(ApiHandler):
             raise ApiError(404, "chat_disabled", "this server has no message store, so no rooms")
         return chat
 
-    def author(self) -> UserIdentity:
-        """The identified caller, who becomes the author.
-
-        Raises:
-            ApiError: 401 when the request is anonymous.
-        """
-        user = current_user(self)
-        if user is None:
-            self.set_header("WWW-Authenticate", 'Bearer realm="dashboard"')
-            raise ApiError(
-                401,
-                "no_identity",
-                'send a user token (Authorization: Bearer ...) or POST /api/identity {"name"} '
-                "first",
-            )
-        return user
-
     def text_body(self) -> Any:
         body = self.json_body()
         if not isinstance(body, dict) or set(body) != {"text"}:
@@ -192,7 +174,7 @@ class RoomMessagesHandler(RoomsHandler):
         )
 
     async def post(self, room: str) -> None:
-        user = self.author()
+        user = require_user(self)
         text = self.text_body()
         try:
             message = await self.chat.post(room, user.user_id, user.display_name, text)
@@ -206,7 +188,7 @@ class RoomMessageHandler(RoomsHandler):
     """``PATCH {"text"}`` or ``DELETE`` one message of a room, as its author."""
 
     async def patch(self, room: str, raw_id: str) -> None:
-        user = self.author()
+        user = require_user(self)
         text = self.text_body()
         try:
             message = await self.chat.edit(self.message_id(raw_id), user.user_id, text, room=room)
@@ -215,7 +197,7 @@ class RoomMessageHandler(RoomsHandler):
         self.write_json(message_json(message))
 
     async def delete(self, room: str, raw_id: str) -> None:
-        user = self.author()
+        user = require_user(self)
         try:
             message = await self.chat.delete(self.message_id(raw_id), user.user_id, room=room)
         except (StoreError, ValidationError) as exc:
