@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5006
+# The official pusher-js client, which the browser tests load into Chromium.
+PUSHER_JS := node_modules/pusher-js/dist/web/pusher.min.js
 
 .PHONY: serve test check bench clean
 
@@ -15,9 +17,16 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
+# Order-only: a new pusher-js needs no pip install, but `make test` still brings it up to date.
+$(VENV)/.dev: pyproject.toml | $(BIN)/python $(PUSHER_JS)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.runtime
+
+# npm ci installs exactly package-lock.json; it keeps the tarball's old mtimes, hence the touch.
+# Only the tests need node: `make serve` never gets here.
+$(PUSHER_JS): package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
 
 serve: $(VENV)/.runtime
 	$(BIN)/dashboard serve --port $(PORT)
@@ -34,4 +43,4 @@ bench: $(VENV)/.runtime
 	$(BIN)/python benchmarks/fanout.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

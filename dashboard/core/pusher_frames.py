@@ -30,6 +30,8 @@ MAX_EVENT_NAME_LENGTH = 200
 MAX_USER_ID_LENGTH = 128
 MAX_USER_INFO_BYTES = 1024
 CLIENT_EVENT_PREFIX = "client-"
+#: pusher-js subscribes to ``#server-to-user-{user_id}`` right after ``pusher:signin_success``.
+SERVER_TO_USER_PREFIX = "#server-to-user-"
 
 
 class PusherErrorCode(enum.IntEnum):
@@ -133,6 +135,21 @@ def _channel(name: object, where: str) -> str:
         raise ProtocolError(None, f"{where}: {exc}") from None
 
 
+def server_to_user_id(channel: str) -> str | None:
+    """The user id of a ``#server-to-user-{user_id}`` channel name, else ``None``."""
+    if channel.startswith(SERVER_TO_USER_PREFIX):
+        return channel[len(SERVER_TO_USER_PREFIX) :]
+    return None
+
+
+def _subscription_channel(name: object, where: str) -> str:
+    # Not a channel name by the usual rules (the "#"), but pusher-js sends it after a sign-in.
+    if isinstance(name, str) and name.startswith(SERVER_TO_USER_PREFIX):
+        _channel(name[len(SERVER_TO_USER_PREFIX) :], where)
+        return name
+    return _channel(name, where)
+
+
 def _check_strings(
     event: str, data: dict[str, Any], names: tuple[str, ...], required: bool
 ) -> None:
@@ -155,9 +172,10 @@ def parse_client_frame(text: str, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> P
 
     Returns:
         The frame. ``pusher:subscribe`` and ``pusher:unsubscribe`` have a valid ``channel``
-        and ``data`` as a dict (``auth`` and ``channel_data`` strings when present);
-        ``pusher:signin`` has string ``auth`` and ``user_data``; ``client-`` events have a
-        valid ``channel``. Other events are returned for the caller to accept or ignore.
+        (or ``#server-to-user-{valid name}``, see :func:`server_to_user_id`) and ``data`` as
+        a dict (``auth`` and ``channel_data`` strings when present); ``pusher:signin`` has
+        string ``auth`` and ``user_data``; ``client-`` events have a valid ``channel``.
+        Other events are returned for the caller to accept or ignore.
 
     Raises:
         ProtocolError: for an oversize, binary or malformed frame (see its ``code``).
@@ -199,7 +217,7 @@ def parse_client_frame(text: str, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> P
     if event in ("pusher:subscribe", "pusher:unsubscribe"):
         if not isinstance(data, dict):
             raise ProtocolError(None, f"{event} data must be an object")
-        channel = _channel(data.get("channel"), f"{event} data.channel")
+        channel = _subscription_channel(data.get("channel"), f"{event} data.channel")
         _check_strings(event, data, ("auth", "channel_data"), required=False)
     elif event == "pusher:signin":
         if not isinstance(data, dict):

@@ -50,6 +50,7 @@ from ..core.pusher_frames import (
     parse_client_frame,
     ping,
     pong,
+    server_to_user_id,
     signin_success,
     subscription_error,
     subscription_succeeded,
@@ -230,6 +231,10 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
     async def _subscribe(self, frame: PusherFrame) -> None:
         app, roster = self.ctx.app, self.ctx.roster
         channel, data = frame.channel or "", frame.data
+        owner = server_to_user_id(channel)
+        if owner is not None:
+            self._subscribe_server_to_user(channel, owner)
+            return
         kind = channel_kind(channel)
         user: tuple[str, Any] | None = None
         if kind is not ChannelKind.PUBLIC:
@@ -272,6 +277,17 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
         self._send(subscription_succeeded(channel, roster.snapshot(channel)))
         if added:
             self._broadcast(channel, member_added(channel, *user))
+
+    def _subscribe_server_to_user(self, channel: str, owner: str) -> None:
+        # pusher-js subscribes to its user's channel after pusher:signin_success, as Pusher
+        # expects; only that signed-in user may. Nothing publishes to it here (the HTTP API
+        # has no send_to_user), so it stays out of the hub and self.channels.
+        if self.user_id != owner:
+            self._send(
+                subscription_error(channel, 403, f"{channel} needs pusher:signin as {owner}")
+            )
+            return
+        self._send(subscription_succeeded(channel))
 
     async def _hub_add(self, channel: str) -> None:
         if self.subscription is None:
