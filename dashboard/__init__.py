@@ -30,6 +30,11 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "SSESubscription": "dashboard.client",
+    "ChatConnection": "dashboard.client",
+    "PusherClient": "dashboard.client",
+    "ChatRoom": "dashboard.ui",
+    "PresenceList": "dashboard.ui",
+    "TypingIndicator": "dashboard.ui",
     "HubEventStream": "dashboard.client",
     "DashboardServer": "dashboard.server",
     "StreamSource": "dashboard.ui",
@@ -42,13 +47,23 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .app import create_dashboard
-    from .client import HubEventStream, SSESubscription
+    from .client import ChatConnection, HubEventStream, PusherClient, SSESubscription
     from .demo import DemoSource
     from .server import DashboardServer
-    from .ui import ConnectionBadge, LiveChart, LiveFeed, StreamSource
+    from .ui import (
+        ChatRoom,
+        ConnectionBadge,
+        LiveChart,
+        LiveFeed,
+        PresenceList,
+        StreamSource,
+        TypingIndicator,
+    )
 
 __all__ = [
     "Backend",
+    "ChatConnection",
+    "ChatRoom",
     "ConnectionBadge",
     "ConnectionState",
     "ConnectionStatus",
@@ -69,12 +84,15 @@ __all__ = [
     "LiveFeed",
     "MemoryBackend",
     "PayloadTooLarge",
+    "PresenceList",
+    "PusherClient",
     "Reset",
     "SSEDecoder",
     "SSESubscription",
     "ServerSentEvent",
     "StreamSource",
     "Subscription",
+    "TypingIndicator",
     "ValidationError",
     "create_dashboard",
     "encode_sse",

@@ -127,7 +127,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _serve_async(args: argparse.Namespace) -> int:
-    from .app import create_dashboard
+    from .app import create_dashboard, session_chat
     from .demo import DemoSource
     from .hub import Hub, HubStream
     from .server import DashboardServer, PortInUse, freeze_startup_heap
@@ -136,11 +136,15 @@ async def _serve_async(args: argparse.Namespace) -> int:
     hub = Hub()
 
     def page() -> Any:
+        chat = session_chat(server)
+        connection, guest = chat if chat is not None else (None, False)
         if args.feed:
             from .client import HubEventStream
 
-            return create_dashboard(HubEventStream(args.feed, ()), title="Realtime dashboard")
-        return create_dashboard(HubStream(hub, DEMO_CHANNELS))
+            stream: Any = HubEventStream(args.feed, ())
+        else:
+            stream = HubStream(hub, DEMO_CHANNELS)
+        return create_dashboard(stream, chat=connection, guest=guest)
 
     try:
         server = DashboardServer(

@@ -12,6 +12,8 @@ EXPECTED = {
     "InvalidPayload", "LiveChart", "LiveFeed", "MemoryBackend", "PayloadTooLarge", "Reset",
     "SSEDecoder", "SSESubscription", "ServerSentEvent", "StreamSource", "Subscription",
     "ValidationError", "create_dashboard", "encode_sse",
+    # chat and presence (issue 3)
+    "ChatConnection", "ChatRoom", "PresenceList", "PusherClient", "TypingIndicator",
 }  # fmt: skip
 
 

@@ -6,6 +6,8 @@ objects behind the same :class:`~dashboard.core.connection.EventStream` protocol
 in-process :class:`dashboard.hub.HubStream`.
 """
 
+from .api import APIError, DashboardAPI
+from .chat import ChatConnection, RoomSession
 from .pusher import PusherClient
 from .pusher_channels import (
     Channel,
@@ -29,13 +31,17 @@ from .sse import (
 from .stream import HubEventStream
 
 __all__ = [
+    "APIError",
     "Channel",
+    "ChatConnection",
+    "DashboardAPI",
     "HubEventStream",
     "PresenceChannel",
     "PusherClient",
     "PusherClosedError",
     "PusherError",
     "PusherEvent",
+    "RoomSession",
     "SigninError",
     "SubscriptionError",
     "local_authorizer",

@@ -30,6 +30,11 @@ from .errors import AuthError, ValidationError
 #: The purpose label of bearer tokens (``Authorization: Bearer <token>``).
 USER_TOKEN_PURPOSE = "dashboard-user-token"
 DEFAULT_TTL = 24 * 3600  # seconds
+#: The cookie holding a visitor's chosen display name (set by ``POST /api/identity``). Its value
+#: is a user token issued for its own purpose, so a cookie can never be replayed as a bearer
+#: token, nor a bearer token planted as a cookie.
+IDENTITY_COOKIE = "dashboard_user"
+IDENTITY_COOKIE_PURPOSE = "dashboard-identity-cookie"
 MAX_USER_ID_LENGTH = 128  # the presence ``user_id`` limit, so every id fits a presence channel
 MAX_NAME_LENGTH = 128
 # Far more than any real token; refuses absurd headers before any decoding work.

@@ -21,6 +21,8 @@ import secrets
 import time
 
 from ..core.user_tokens import (
+    IDENTITY_COOKIE,
+    IDENTITY_COOKIE_PURPOSE,
     InvalidUserId,
     UserIdentity,
     UserTokenError,
@@ -30,8 +32,8 @@ from ..core.user_tokens import (
 )
 from .base import ApiError, ApiHandler
 
-COOKIE_NAME = "dashboard_user"
-COOKIE_PURPOSE = "dashboard-identity-cookie"
+COOKIE_NAME = IDENTITY_COOKIE
+COOKIE_PURPOSE = IDENTITY_COOKIE_PURPOSE
 COOKIE_TTL = 30 * 24 * 3600  # seconds; picking a name again after a month is no burden
 #: Panel's login cookie (``BasicAuthProvider`` and every OAuth provider).
 PANEL_USER_COOKIE = "user"

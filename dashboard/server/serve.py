@@ -105,6 +105,16 @@ class DashboardServer:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"http://{host}:{self.port}"
 
+    @property
+    def local_url(self) -> str:
+        """Where this process reaches itself: :attr:`url`, with a wildcard address replaced by
+        loopback (a dashboard session's chat connection uses it)."""
+        if self.address in ("", "0.0.0.0"):
+            return f"http://127.0.0.1:{self.port}"
+        if self.address == "::":
+            return f"http://[::1]:{self.port}"
+        return self.url
+
     async def start(self) -> None:
         """Bind the port and start serving on the running event loop.
 

@@ -1,12 +1,28 @@
-"""Panel components that show a live event stream.
+"""Panel components: live event feeds and charts, chat, typing and presence.
 
-Every component takes a :class:`StreamSource` (one subscription, shared per page), never a URL:
-the same components run against an in-kernel hub and a remote server alike.
+Every component takes a subscription or a connection, never a URL: the feeds a
+:class:`StreamSource` (one subscription, shared per page), the chat a
+:class:`~dashboard.client.ChatConnection`. The same components run against an in-kernel hub
+and a remote server alike.
 """
 
 from .chart import LiveChart
+from .chat_room import ChatRoom
 from .live_feed import LiveFeed, format_event
+from .presence import PresenceList
+from .session import NamePicker
 from .source import StreamSource
 from .status import ConnectionBadge
+from .typing import TypingIndicator
 
-__all__ = ["ConnectionBadge", "LiveChart", "LiveFeed", "StreamSource", "format_event"]
+__all__ = [
+    "ChatRoom",
+    "ConnectionBadge",
+    "LiveChart",
+    "LiveFeed",
+    "NamePicker",
+    "PresenceList",
+    "StreamSource",
+    "TypingIndicator",
+    "format_event",
+]

@@ -3,34 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import sys
-
-import pytest
-
-
-@pytest.fixture
-async def served_dashboard():
-    """`dashboard serve` as a user runs it, in a subprocess on a free loopback port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dashboard", "serve", "--port", str(port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "DASHBOARD_TOKEN": "browser"},
-    )  # fmt: skip
-    try:
-        while True:
-            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-            assert line, "dashboard serve exited early"
-            if line.startswith("Dashboard:"):
-                break
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 20)
 
 
 async def test_dashboard_renders_offline_and_updates_live(browser, served_dashboard):

@@ -27,6 +27,7 @@ from dashboard.core.connection import ConnectionState, ConnectionStatus
 from dashboard.server import DashboardServer
 from dashboard.server.pusher_app import PusherApp
 from dashboard.server.pusher_ws import close_all
+from tests.waiting import until
 
 KEY, SECRET = "test-key", "test-secret"
 WAIT = 5.0
@@ -62,13 +63,6 @@ async def make_client(server):
 
 async def next_event(channel: Channel) -> PusherEvent:
     return await asyncio.wait_for(anext(aiter(channel)), WAIT)
-
-
-async def until(predicate, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def test_url_building():

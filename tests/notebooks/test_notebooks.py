@@ -101,3 +101,25 @@ def test_live_feed_notebook_runs_offline_against_both_sources(dashboard_url):
     )
     assert "application/vnd.holoviews_load.v0+json" in html or "bokeh" in html.lower()
     assert "cdn.bokeh.org" not in html and "cdn.holoviz.org" not in html
+
+
+def test_chat_and_presence_notebook_chats_with_a_served_dashboard(dashboard_url):
+    notebook = execute(NOTEBOOKS / "02_chat_and_presence.ipynb", {"DASHBOARD_URL": dashboard_url})
+    text = stream_text(notebook)
+    assert "connected as Analyst (analyst)" in text, text
+    assert re.search(r"stored message \d+ in #lobby", text), text
+    assert "typing: Bob is typing…" in text, text
+    assert "presence: 2 here: Analyst, Bob" in text, text
+    assert "typing after the message: ''" in text, text
+    assert "'Bob: Hi Analyst! (edited)'" in text, text
+    assert "after bob left: 1 here" in text and "closed" in text, text
+    assert not [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    html = "".join(
+        str(output.get("data", {})) for cell in notebook.cells for output in cell.get("outputs", [])
+    )
+    assert "cdn.bokeh.org" not in html and "cdn.holoviz.org" not in html

@@ -1,0 +1,399 @@
+"""One user's live connection to a dashboard server's chat rooms and presence channels.
+
+A :class:`ChatConnection` is a :class:`~dashboard.client.PusherClient` for everything live
+plus a :class:`~dashboard.client.api.DashboardAPI` for history and writes, both as the user
+its token names. The served dashboard gives every browser session one (connected to its own
+server over loopback), and a notebook makes one with a token from ``dashboard token``: both
+run the same code, so the same components work in both places.
+
+Channels a room uses (see :mod:`dashboard.chat.service` for the change events):
+
+* ``room-{room}``: ``INSERT`` / ``UPDATE`` / ``DELETE`` row changes, published by the server
+  after each commit;
+* ``presence-room-{room}``: who is in the room, and the ``client-typing`` client event
+  ``{"typing": true|false}``. The typist's name is taken from the presence roster, which the
+  server signed, never from the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import aiohttp
+from yarl import URL
+
+from ..core.channels import MAX_CHANNEL_LENGTH, validate_channel
+from ..core.errors import InvalidChannel
+from ..core.user_tokens import UserIdentity
+from ..store.base import Change, Message
+from .api import DashboardAPI, TokenSource
+from .pusher import PusherClient
+from .pusher_channels import Channel, PresenceChannel, PusherError, PusherEvent
+
+log = logging.getLogger("dashboard.client.chat")
+
+#: The presence channel every dashboard session joins: "who is viewing the dashboard".
+DASHBOARD_PRESENCE: Final = "presence-dashboard"
+ROOM_PRESENCE_PREFIX: Final = "presence-room-"
+TYPING_EVENT: Final = "client-typing"
+#: Messages a room keeps in memory (and shows); older ones stay in the store.
+MAX_MESSAGES: Final = 200
+#: Least seconds between two ``typing: true`` signals while someone keeps typing. Well under
+#: the receivers' 3 s timeout, and far below the server's 10 client events per second.
+TYPING_SIGNAL_INTERVAL: Final = 1.0
+
+ChangeListener = Callable[[Change], None]
+#: ``listener(kind, user_id, name)`` with kind ``"typing"``, ``"stopped"``, ``"joined"`` or
+#: ``"left"``.
+ActivityListener = Callable[[str, str, str], None]
+
+
+class ChatConnection:
+    """One user's chat and presence connection to a dashboard server.
+
+    Args:
+        url: the server's base URL, e.g. ``http://127.0.0.1:5006``.
+        key: the Pusher app key (``dashboard serve`` prints it).
+        token: the user token, or a function returning a fresh one.
+        session: an aiohttp session to share; when ``None`` the parts make their own and
+            close them in :meth:`aclose`.
+        **pusher_options: passed on to :class:`~dashboard.client.PusherClient`
+            (``reconnect_delay``, ``max_retries`` ...).
+
+    Usage::
+
+        async with ChatConnection("http://127.0.0.1:5006", "dashboard-key", token) as chat:
+            room = await chat.join_room("lobby")
+            room.on_change(print)
+            await room.post("hello")
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        key: str,
+        token: TokenSource,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        **pusher_options: Any,
+    ) -> None:
+        # Without a shared session each part creates its own when first used: building a
+        # connection needs no running loop (a notebook cell, a page factory).
+        self.api = DashboardAPI(url, token, session=session)
+        self.pusher = PusherClient(
+            url, key, session=session, authorizer=self.api.authorizer(), **pusher_options
+        )
+        #: Who this connection speaks for; known after :meth:`connect`.
+        self.user: UserIdentity | None = None
+        self._rooms: dict[str, RoomSession] = {}
+        self._closed = False
+
+    async def __aenter__(self) -> ChatConnection:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def connect(self) -> UserIdentity:
+        """Ask the server who the token speaks for, and open the socket.
+
+        Raises:
+            APIError: the token is refused or the server cannot be reached.
+        """
+        if self.user is None:
+            self.user = await self.api.identity()
+        await self.pusher.connect()
+        return self.user
+
+    async def join_presence(self, channel: str = DASHBOARD_PRESENCE) -> PresenceChannel:
+        """Subscribe to a presence channel as this user (``presence-dashboard`` by default)."""
+        subscribed = await self.pusher.subscribe(channel)
+        assert isinstance(subscribed, PresenceChannel)
+        return subscribed
+
+    async def join_room(self, room: str, *, history: int = 50) -> RoomSession:
+        """Enter ``room``: its last ``history`` messages, then live changes, with no gap.
+
+        Joining a room one is already in returns the same :class:`RoomSession`.
+
+        Raises:
+            InvalidChannel: the room name has characters a channel name may not hold, or is
+                longer than the 150 characters left after ``presence-room-``.
+            APIError: the history cannot be read (e.g. a bad room name).
+            PusherError: a subscription was refused.
+        """
+        if room in self._rooms:
+            return self._rooms[room]
+        try:  # a clear error before any request
+            validate_channel(ROOM_PRESENCE_PREFIX + room)
+        except InvalidChannel:
+            limit = MAX_CHANNEL_LENGTH - len(ROOM_PRESENCE_PREFIX)
+            raise InvalidChannel(
+                f"invalid room name {room!r}: use 1 to {limit} letters, digits and _ - = @ , . ;"
+            ) from None
+        await self.connect()
+        session = RoomSession(self, room)
+        await session._start(history)
+        self._rooms[room] = session
+        return session
+
+    async def aclose(self) -> None:
+        """Leave every room and channel and close the connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for session in list(self._rooms.values()):
+            session._stop()
+        self._rooms.clear()
+        await self.pusher.aclose()
+        await self.api.aclose()
+
+    def _forget(self, session: RoomSession) -> None:
+        if self._rooms.get(session.room) is session:
+            del self._rooms[session.room]
+
+
+class RoomSession:
+    """A joined room: its recent messages, live changes, members and who is typing.
+
+    Created by :meth:`ChatConnection.join_room`. :attr:`messages` holds the newest
+    :data:`MAX_MESSAGES` messages by id, updated in place by every change; listeners hear of
+    each change (:meth:`on_change`) and of members joining, leaving and typing
+    (:meth:`on_activity`). After a reconnect the recent history is fetched again, so changes
+    made while the socket was down are not lost.
+    """
+
+    def __init__(self, connection: ChatConnection, room: str) -> None:
+        self.connection = connection
+        self.room = room
+        #: id -> message, oldest first.
+        self.messages: dict[int, Message] = {}
+        self.presence: PresenceChannel | None = None
+        self._changes: Channel | None = None
+        self._change_listeners: list[ChangeListener] = []
+        self._activity_listeners: list[ActivityListener] = []
+        self._buffer: list[Change] | None = []  # changes that arrive before the history
+        self._unbind: list[Callable[[], None]] = []
+        self._last_typing_signal = -float("inf")
+        # Display names of the room's members; kept past member_removed, which names nobody.
+        self._names: dict[str, str] = {}
+        self._resync: asyncio.Task[None] | None = None
+        self._left = False
+
+    # -- listening -----------------------------------------------------------------------
+
+    def on_change(self, listener: ChangeListener) -> Callable[[], None]:
+        """Call ``listener(change)`` after each change is applied to :attr:`messages`."""
+        return _add(self._change_listeners, listener)
+
+    def on_activity(self, listener: ActivityListener) -> Callable[[], None]:
+        """Call ``listener(kind, user_id, name)`` for ``joined``, ``left``, ``typing`` and
+        ``stopped`` (typing ended by a send or an explicit stop)."""
+        return _add(self._activity_listeners, listener)
+
+    @property
+    def members(self) -> dict[str, Any]:
+        """``user_id -> user_info`` of everyone in the room now, us included."""
+        return dict(self.presence.members) if self.presence is not None else {}
+
+    def member_name(self, user_id: str) -> str:
+        """The display name the server signed for ``user_id``, else the id itself."""
+        return self._names.get(user_id, user_id)
+
+    # -- acting --------------------------------------------------------------------------
+
+    async def post(self, text: str) -> Message:
+        """Send a message; it is stored before anyone receives it.
+
+        Raises:
+            APIError: refused (empty or too long text, storage failure ...).
+        """
+        message = await self.connection.api.post(self.room, text)
+        await self.typing(False)
+        return message
+
+    async def edit(self, id: int, text: str) -> Message:
+        """Change the text of one of our messages."""
+        return await self.connection.api.edit(self.room, id, text)
+
+    async def delete(self, id: int) -> Message:
+        """Delete one of our messages."""
+        return await self.connection.api.delete(self.room, id)
+
+    async def typing(self, active: bool = True) -> None:
+        """Tell the room we are typing (throttled) or have stopped. Never raises: typing
+        signals are best effort, and a dropped one only expires a little early."""
+        presence = self.presence
+        if presence is None or not presence.subscribed:
+            return
+        now = time.monotonic()
+        if active:
+            if now - self._last_typing_signal < TYPING_SIGNAL_INTERVAL:
+                return
+            self._last_typing_signal = now
+        elif self._last_typing_signal == -float("inf"):
+            return  # never said we were typing
+        else:
+            self._last_typing_signal = -float("inf")
+        with contextlib.suppress(PusherError):
+            await presence.trigger(TYPING_EVENT, {"typing": active})
+
+    async def leave(self) -> None:
+        """Stop following the room and leave its presence channel."""
+        channels = [self._changes, self.presence]
+        self._stop()
+        self.connection._forget(self)
+        for channel in channels:
+            if channel is not None:
+                with contextlib.suppress(PusherError):
+                    await channel.unsubscribe()
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _start(self, history: int) -> None:
+        pusher = self.connection.pusher
+        # Subscribe before reading the history: a change committed after the read then
+        # certainly arrives live, and one committed before it is dropped by _apply.
+        self._changes = await pusher.subscribe(f"room-{self.room}")
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            self._unbind.append(self._changes.bind(op, self._on_change_event))
+        self._unbind.append(
+            self._changes.bind("pusher:subscription_succeeded", self._on_resubscribed)
+        )
+        try:
+            presence = await pusher.subscribe(ROOM_PRESENCE_PREFIX + self.room)
+        except BaseException:
+            self._stop()
+            await self._changes.unsubscribe()
+            raise
+        assert isinstance(presence, PresenceChannel)
+        self.presence = presence
+        self._remember_names(presence.members)
+        self._unbind += [
+            presence.on_members_change(self._remember_names),
+            presence.bind(TYPING_EVENT, self._on_typing_event),
+            presence.bind("pusher:member_added", self._on_member("joined")),
+            presence.bind("pusher:member_removed", self._on_member("left")),
+        ]
+        self._history_limit = history
+        await self._load_history()
+
+    async def _load_history(self) -> None:
+        page = await self.connection.api.messages(self.room, limit=self._history_limit)
+        for message in page.messages:
+            self.messages[message.id] = message
+        self._trim()
+        buffered, self._buffer = self._buffer or [], None
+        for change in buffered:
+            self._apply(change)
+
+    def _on_change_event(self, event: PusherEvent) -> None:
+        data = event.data
+        try:
+            change = Change(event.event, Message(**data["message"]))  # type: ignore[arg-type]
+        except (KeyError, TypeError):
+            log.warning("ignoring a malformed %s event on room-%s", event.event, self.room)
+            return
+        if self._buffer is not None:
+            self._buffer.append(change)
+        else:
+            self._apply(change)
+
+    def _apply(self, change: Change) -> None:
+        message = change.message
+        newest = max(self.messages, default=0)
+        if change.op == "INSERT" and message.id <= newest and message.id in self.messages:
+            return  # the history already had it
+        if change.op != "INSERT" and message.id not in self.messages and message.id < newest:
+            return  # a change to a message too old to be shown
+        self.messages[message.id] = message
+        if change.op == "INSERT" and message.id < newest:
+            self.messages = dict(sorted(self.messages.items()))
+        self._trim()
+        if change.op == "INSERT" and not self._is_me(message.user_id):
+            self._emit_activity("stopped", message.user_id, message.user_name)
+        for listener in list(self._change_listeners):
+            _call(listener, change)
+
+    def _trim(self) -> None:
+        while len(self.messages) > MAX_MESSAGES:
+            del self.messages[next(iter(self.messages))]
+
+    def _on_resubscribed(self, _event: PusherEvent) -> None:
+        # The first subscription is covered by _start; a later one follows a reconnect,
+        # during which changes may have been missed: read the recent history again.
+        if self._buffer is not None or self._left:
+            return
+        if self._resync is None or self._resync.done():
+            self._resync = asyncio.get_running_loop().create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        try:
+            page = await self.connection.api.messages(self.room, limit=self._history_limit)
+        except Exception as exc:
+            log.warning("could not refresh room %s after a reconnect: %s", self.room, exc)
+            return
+        for message in page.messages:
+            known = self.messages.get(message.id)
+            if known != message:
+                self._apply(Change("INSERT" if known is None else "UPDATE", message))
+
+    def _on_typing_event(self, event: PusherEvent) -> None:
+        # The server never echoes our own events, but our other tabs are another socket.
+        if event.user_id is None or self._is_me(event.user_id):
+            return
+        typing = not (isinstance(event.data, dict) and event.data.get("typing") is False)
+        kind = "typing" if typing else "stopped"
+        self._emit_activity(kind, event.user_id, self.member_name(event.user_id))
+
+    def _remember_names(self, members: dict[str, Any]) -> None:
+        for user_id, info in members.items():
+            name = info.get("name") if isinstance(info, dict) else None
+            self._names[user_id] = name if isinstance(name, str) else user_id
+
+    def _on_member(self, kind: str) -> Callable[[PusherEvent], None]:
+        def notify(event: PusherEvent) -> None:
+            data = event.data if isinstance(event.data, dict) else {}
+            user_id = str(data.get("user_id", ""))
+            if kind == "joined":
+                self._remember_names({user_id: data.get("user_info")})
+                name = self.member_name(user_id)
+            else:
+                name = self._names.pop(user_id, user_id)
+            self._emit_activity(kind, user_id, name)
+
+        return notify
+
+    def _is_me(self, user_id: str) -> bool:
+        me = self.connection.user
+        return me is not None and user_id == me.user_id
+
+    def _emit_activity(self, kind: str, user_id: str, name: str) -> None:
+        for listener in list(self._activity_listeners):
+            _call(listener, kind, user_id, name)
+
+    def _stop(self) -> None:
+        self._left = True
+        for unbind in self._unbind:
+            unbind()
+        self._unbind.clear()
+        if self._resync is not None:
+            self._resync.cancel()
+
+
+def _add(listeners: list[Any], listener: Any) -> Callable[[], None]:
+    listeners.append(listener)
+    return lambda: listeners.remove(listener) if listener in listeners else None
+
+
+def _call(listener: Callable[..., None], *args: Any) -> None:
+    try:
+        listener(*args)
+    except Exception:  # one broken listener must not stop the others or the connection
+        log.exception("chat listener %r failed", listener)

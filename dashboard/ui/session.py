@@ -1,0 +1,162 @@
+"""What a served page session knows about its viewer: who they are and when they have left.
+
+Identity follows the server's rules (:mod:`dashboard.server.identity`): Panel's own login when
+configured, else the display name the visitor picked (the signed ``dashboard_user`` cookie),
+else a guest identity that lives as long as the session. :class:`NamePicker` lets a guest pick
+a name: the browser posts it to ``/api/identity``, which sets the cookie, and reloads.
+
+A closed tab ends its Bokeh session only after ``unused_session_lifetime`` (15 s by default,
+checked every 17 s). Presence must not lag that much, so :func:`when_browser_leaves` watches
+the session's connection count and reports a departure within about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+import panel as pn
+import param
+
+from ..core.user_tokens import (
+    IDENTITY_COOKIE,
+    IDENTITY_COOKIE_PURPOSE,
+    UserIdentity,
+    UserTokenError,
+    verify_user_token,
+)
+from .source import session_detached
+
+#: Seconds between two looks at whether the browser is still connected.
+LEAVE_POLL_INTERVAL = 0.5
+
+
+def viewer_identity(secret: str) -> UserIdentity | None:
+    """The current session's user: Panel's login, else a valid identity cookie, else ``None``.
+
+    Args:
+        secret: the app secret the identity cookie is signed with.
+    """
+    login = pn.state.user
+    if login:
+        return UserIdentity(str(login))
+    cookie = pn.state.cookies.get(IDENTITY_COOKIE)
+    if cookie:
+        try:
+            return verify_user_token(secret, cookie, purpose=IDENTITY_COOKIE_PURPOSE)
+        except UserTokenError:
+            return None  # stale or foreign: the visitor picks a name again
+    return None
+
+
+def guest_identity() -> UserIdentity:
+    """A fresh identity for an anonymous visitor, valid for one session."""
+    suffix = secrets.token_hex(3)
+    return UserIdentity(f"guest-{suffix}", f"Guest {suffix}")
+
+
+def when_browser_leaves(callback: Callable[[], Any]) -> Callable[[], None]:
+    """Call ``callback()`` once the current session's browser has disconnected.
+
+    Call it from ``pn.state.onload`` (the browser is connected by then). ``callback`` may be
+    a coroutine function.
+
+    Returns:
+        A function that stops watching without calling ``callback``.
+    """
+    document = pn.state.curdoc
+
+    async def watch() -> None:
+        # Polled: Bokeh offers no hook for "the last connection of this session closed".
+        while not session_detached(document):  # noqa: ASYNC110
+            await asyncio.sleep(LEAVE_POLL_INTERVAL)
+        result = callback()
+        if asyncio.iscoroutine(result):
+            await result
+
+    task = asyncio.get_running_loop().create_task(watch(), name="dashboard-browser-watch")
+    _WATCHERS.add(task)  # the loop keeps only weak references to tasks
+    task.add_done_callback(_WATCHERS.discard)
+
+    def stop() -> None:
+        task.cancel()
+
+    return stop
+
+
+_WATCHERS: set[asyncio.Task[None]] = set()
+
+
+class NamePicker(pn.viewable.Viewer):
+    """Shows who the viewer is and lets them pick a display name.
+
+    The button runs in the browser: it posts the name to ``/api/identity`` (which sets the
+    signed identity cookie) and reloads the page, so every part of the page, and every later
+    visit, uses the new name. A refused name is shown under the input.
+    """
+
+    identity = param.ClassSelector(
+        class_=UserIdentity, allow_None=True, doc="Who the viewer is now; None when unknown."
+    )
+    guest = param.Boolean(
+        default=True, doc="Whether the identity is a session-only guest (offers a name)."
+    )
+    endpoint = param.String(default="/api/identity", doc="Where the browser posts the name.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.name_input = pn.widgets.TextInput(
+            placeholder="Your name", max_length=128, sizing_mode="stretch_width"
+        )
+        self.button = pn.widgets.Button(label="Set name", color="primary")
+        self.error = pn.pane.HTML("", css_classes=["dashboard-name-error"], margin=(0, 10))
+        self.button.js_on_click(
+            args={"field": self.name_input, "error": self.error},
+            code=_SET_NAME_JS.replace("__ENDPOINT__", json.dumps(self.endpoint)),
+        )
+        self.heading = pn.pane.HTML(self._heading, margin=(0, 10))
+        self._layout = pn.Column(
+            self.heading,
+            pn.Row(self.name_input, self.button, sizing_mode="stretch_width"),
+            self.error,
+            sizing_mode="stretch_width",
+        )
+
+    @param.depends("identity", "guest")
+    def _heading(self) -> str:
+        if self.identity is None:
+            return "<p>Pick a name to chat.</p>"
+        name = escape(self.identity.display_name)
+        hint = " Pick a name so others know you." if self.guest else ""
+        return f'<p>You are <b class="dashboard-me">{name}</b>.{hint}</p>'
+
+    def __panel__(self) -> pn.Column:
+        return self._layout
+
+
+# Runs in the browser. ``field`` is the TextInput's Bokeh model, ``error`` the HTML pane's.
+_SET_NAME_JS = """
+const name = (field.value_input || field.value || "").trim();
+if (!name) { error.text = "<small>Type a name first.</small>"; return; }
+fetch(__ENDPOINT__, {
+  method: "POST",
+  credentials: "same-origin",
+  headers: {"Content-Type": "application/json"},
+  body: JSON.stringify({name: name}),
+}).then(async (response) => {
+  if (response.ok) { window.location.reload(); return; }
+  let message = "HTTP " + response.status;
+  try { message = (await response.json()).message || message; } catch (e) {}
+  const safe = document.createElement("small");
+  safe.textContent = message;
+  error.text = safe.outerHTML;
+}).catch((e) => {
+  const safe = document.createElement("small");
+  safe.textContent = "Could not reach the server: " + e;
+  error.text = safe.outerHTML;
+});
+"""

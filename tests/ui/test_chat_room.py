@@ -1,0 +1,169 @@
+"""ChatRoom and its markup, driven against a real server with a real SQLite store."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dashboard.client.chat import ChatConnection
+from dashboard.core.user_tokens import issue_user_token
+from dashboard.server import DashboardServer
+from dashboard.store.base import Message
+from dashboard.ui import ChatRoom
+from dashboard.ui.chat_render import Notice, render_message, render_timeline
+from tests.waiting import until
+
+
+def message(id: int = 1, **fields: object) -> Message:
+    values: dict[str, object] = {
+        "id": id,
+        "room": "lobby",
+        "user_id": "ada",
+        "user_name": "Ada",
+        "text": "hi",
+        "created": 1_700_000_000.0 + id,
+        "edited": None,
+        "deleted": False,
+    }
+    values.update(fields)
+    return Message(**values)  # type: ignore[arg-type]
+
+
+# -- markup -----------------------------------------------------------------------------
+
+
+def test_user_strings_never_become_markup():
+    html = render_message(
+        message(text="<script>alert(1)</script>", user_name="<img src=x>", user_id='a"b')
+    )
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'data-user-id="a&quot;b"' in html
+
+
+def test_edited_and_deleted_states_show():
+    assert "(edited)" in render_message(message(edited=1_700_000_100.0))
+    assert "(edited)" not in render_message(message())
+    deleted = render_message(message(text="", deleted=True, edited=1.0))
+    assert "chat-deleted" in deleted and "message deleted" in deleted and "(edited)" not in deleted
+
+
+def test_timeline_is_written_newest_first_with_notices_in_time_order():
+    html = render_timeline(
+        [message(1, text="first"), message(2, text="second")],
+        [Notice(1_700_000_001.5, "Bob joined #lobby")],
+        me="ada",
+    )
+    order = re.findall(r"first|second|Bob joined", html)
+    assert order == ["second", "Bob joined", "first"]  # the reversed column shows it upright
+    assert html.count("chat-mine") == 2
+    assert "Say hello" in render_timeline([])
+
+
+# -- the component ----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def server(tmp_path):
+    srv = DashboardServer(port=0, store=tmp_path / "chat.sqlite3")
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+def connection_for(server: DashboardServer, user_id: str, name: str) -> ChatConnection:
+    token = issue_user_token(server.ctx.app.secret, user_id, name)
+    return ChatConnection(server.url, server.ctx.app.key, token)
+
+
+@pytest.fixture
+async def ada_room(server):
+    connection = connection_for(server, "ada", "Ada")
+    room = ChatRoom(connection=connection, room="lobby")
+    yield room
+    await room.stop()
+    await connection.aclose()
+
+
+@pytest.fixture
+async def bob(server):
+    connection = connection_for(server, "bob", "Bob")
+    yield connection
+    await connection.aclose()
+
+
+async def test_shows_history_then_live_messages(server, ada_room, bob):
+    await server.ctx.chat.post("lobby", "bob", "Bob", "from before")
+    await ada_room.start()
+    assert "from before" in ada_room.html
+    bob_room = await bob.join_room("lobby")
+    await bob_room.post("<b>live</b>")
+    await until(lambda: "&lt;b&gt;live&lt;/b&gt;" in ada_room.html)
+    await until(lambda: "Bob joined #lobby" in ada_room.html)
+
+
+async def test_send_posts_and_clears_the_input(ada_room, bob):
+    await ada_room.start()
+    bob_room = await bob.join_room("lobby")
+    ada_room.input.value_input = "hello from the input"
+    sent = await ada_room.send()
+    assert sent is not None and sent.user_name == "Ada"
+    assert ada_room.input.value_input == "" and ada_room.error == ""
+    await until(lambda: sent.id in bob_room.messages)
+    assert await ada_room.send("   ") is None  # blank: nothing to send
+
+
+async def test_a_refused_message_keeps_the_text_and_says_why(ada_room):
+    await ada_room.start()
+    ada_room.input.value_input = "x" * 5000  # over the store's text limit
+    assert await ada_room.send() is None
+    assert ada_room.error.startswith("Not sent:")
+    assert ada_room.input.value_input == "x" * 5000
+    assert "Not sent" in ada_room.error_line.object
+
+
+async def test_typing_in_the_input_shows_on_the_other_side(ada_room, bob):
+    await ada_room.start()
+    bob_room = await bob.join_room("lobby")
+    bob_room_typists: list[str] = []
+    bob_room.on_activity(lambda kind, user_id, name: bob_room_typists.append(f"{kind}:{name}"))
+    ada_room.input.value_input = "h"
+    await until(lambda: "typing:Ada" in bob_room_typists)
+
+    await bob_room.typing()
+    await until(lambda: ada_room.typing_indicator.text == "Bob is typing…")
+    await bob_room.post("sent")
+    await until(lambda: ada_room.typing_indicator.text == "")
+
+
+async def test_switching_rooms_leaves_the_old_one(ada_room, bob):
+    await ada_room.start()
+    bob_room = await bob.join_room("lobby")
+    ada_room.selector.options = [*ada_room.selector.options, "ops"]
+    ada_room.selector.value = "ops"
+    await until(lambda: ada_room.session is not None and ada_room.session.room == "ops")
+    assert "You joined #ops" in ada_room.html and "ops" in ada_room.rooms
+    await until(lambda: set(bob_room.members) == {"bob"})  # Ada left the lobby
+
+    ada_room.new_room.value_input = "no spaces allowed"
+    ada_room.new_room.param.trigger("enter_pressed")
+    await until(lambda: "invalid room name" in ada_room.error)
+
+
+async def test_a_server_without_chat_is_a_clear_error():
+    srv = DashboardServer(port=0)  # no store: no rooms
+    await srv.start()
+    connection = connection_for(srv, "ada", "Ada")
+    try:
+        room = ChatRoom(connection=connection)
+        await room.start()
+        assert room.error.startswith("Chat is unavailable")
+    finally:
+        await connection.aclose()
+        await srv.stop()
+
+
+def test_a_connection_is_required():
+    with pytest.raises(TypeError, match="needs a connection"):
+        ChatRoom()
