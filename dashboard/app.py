@@ -177,7 +177,8 @@ class TeamPanel:
         return cls(
             connection,
             PresenceList(),
-            NamePicker(guest=guest),
+            # Panel's login fixes the name; otherwise the visitor may pick one.
+            NamePicker(guest=guest, editable=not pn.state.user),
             ChatRoom(connection=connection, room="lobby", height=300),
         )
 

@@ -67,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="SQLite file for chat rooms and messages (default: $DASHBOARD_DB, else %(default)s)",
     )
+    serve.add_argument(
+        "--basic-auth",
+        default=os.environ.get("DASHBOARD_BASIC_AUTH") or None,
+        metavar="PASSWORD|FILE",
+        help="require Panel's login: one password for any user name, or a JSON file "
+        '{"user": "password"}; the login name becomes the identity (default: '
+        "$DASHBOARD_BASIC_AUTH, else no login)",
+    )
     for flag, variable in (("id", "ID"), ("key", "KEY"), ("secret", "SECRET")):
         serve.add_argument(
             f"--app-{flag}",
@@ -123,7 +131,28 @@ def _serve(args: argparse.Namespace) -> int:
         raise CLIError(f"port {args.port} is out of range")
     if args.feed:
         _check_url(args.feed)
+    if args.basic_auth:
+        _check_basic_auth(args.basic_auth)
     return asyncio.run(_serve_async(args))
+
+
+def _check_basic_auth(value: str) -> None:
+    """Refuse a login file that is missing or malformed, rather than let Panel take its path
+    for the password."""
+    path = Path(value)
+    if path.is_file():
+        try:
+            users = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"--basic-auth {value}: not a readable JSON file ({exc})") from None
+        if not (
+            isinstance(users, dict)
+            and users
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in users.items())
+        ):
+            raise CLIError(f'--basic-auth {value}: expected a JSON object {{"user": "password"}}')
+    elif value.endswith(".json") or os.sep in value:
+        raise CLIError(f"--basic-auth {value}: no such file")
 
 
 async def _serve_async(args: argparse.Namespace) -> int:
@@ -158,6 +187,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
             app_key=args.app_key,
             app_secret=args.app_secret,
             store=args.db,
+            basic_auth=args.basic_auth,
         )
     except StoreError as exc:
         raise CLIError(f"{exc} (choose another file with --db)") from None

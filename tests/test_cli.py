@@ -167,11 +167,20 @@ async def test_serve_runs_the_dashboard_and_shuts_down_cleanly():
         (["serve", "--port", "70000"], "out of range"),
         (["serve", "--feed", "not a url"], "is not an http(s) URL"),
         (["tail", "localhost:5006"], "is not an http(s) URL"),
+        (["serve", "--basic-auth", "missing/users.json"], "no such file"),
     ],
 )
 async def test_bad_arguments_are_one_line_errors(args, message):
     code, _, err = await run_cli(*args)
     assert code == 1 and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("content", ["{not json", '["ada"]', '{"ada": 1}', "{}"])
+async def test_serve_refuses_a_malformed_login_file(tmp_path, content):
+    users = tmp_path / "users.json"
+    users.write_text(content)
+    code, _, err = await run_cli("serve", "--basic-auth", str(users))
+    assert code == 1 and "--basic-auth" in err and err.count("\n") == 1
 
 
 # -- dashboard token --------------------------------------------------------------------

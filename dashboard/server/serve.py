@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import hmac
 import logging
 import secrets
 import socket
@@ -53,6 +54,11 @@ class DashboardServer:
         store: a :class:`~dashboard.store.Store`, or a path / ``sqlite:///`` URL for one, that
             serves chat rooms under ``/api/rooms``; opened by :meth:`start` and closed by
             :meth:`stop` (also when passed in already built). No rooms when ``None``.
+        basic_auth: turns on Panel's login page: a password every user name may log in with,
+            or the path of a JSON file ``{"user": "password", ...}``. The login name is then
+            the user's identity everywhere (presence, chat, ``/pusher/auth``).
+        cookie_secret: signs Panel's login cookie; when ``None``, derived from the app secret
+            (logins survive a restart) unless that is the public default.
 
     Usage::
 
@@ -78,6 +84,8 @@ class DashboardServer:
         app_secret: str | None = None,
         pusher: PusherApp | None = None,
         store: Store | str | Path | None = None,
+        basic_auth: str | None = None,
+        cookie_secret: str | None = None,
     ) -> None:
         self.hub = hub or Hub()
         self.page = page
@@ -94,6 +102,8 @@ class DashboardServer:
         self.ctx = ServerContext(
             hub=self.hub, token=self.token, version=__version__, heartbeat=heartbeat, app=app
         )
+        self.basic_auth = basic_auth
+        self.cookie_secret = cookie_secret or _login_cookie_secret(app.secret)
         self._server: Any = None
         # Built here so a bad store URL fails at once; opened by start(), closed by stop().
         self.store = store_from_url(store) if isinstance(store, str | Path) else store
@@ -141,6 +151,10 @@ class DashboardServer:
                 show=False,
                 start=False,
                 title="Realtime dashboard",
+                basic_auth=self.basic_auth,
+                # Without a login there is no login cookie to sign, and /api handlers then
+                # ignore any cookie named "user" (see identity.py).
+                cookie_secret=self.cookie_secret if self.basic_auth else None,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -160,6 +174,14 @@ class DashboardServer:
             self._server = None
         if self.store is not None:
             await self.store.close()  # last, so writes the handlers queued still commit
+
+
+def _login_cookie_secret(app_secret: str) -> str:
+    """A key for Panel's login cookie: derived from a chosen app secret (logins then survive a
+    restart), random for the public default one (which would let anyone forge a login)."""
+    if app_secret == DEFAULT_APP_SECRET:
+        return secrets.token_urlsafe(32)
+    return hmac.new(app_secret.encode(), b"dashboard panel cookie secret", "sha256").hexdigest()
 
 
 def _free_port(address: str) -> int:

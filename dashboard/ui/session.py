@@ -105,6 +105,10 @@ class NamePicker(pn.viewable.Viewer):
     guest = param.Boolean(
         default=True, doc="Whether the identity is a session-only guest (offers a name)."
     )
+    editable = param.Boolean(
+        default=True,
+        doc="Whether the name can be changed here; not when it comes from a login.",
+    )
     endpoint = param.String(default="/api/identity", doc="Where the browser posts the name.")
 
     def __init__(self, **params: Any) -> None:
@@ -119,12 +123,10 @@ class NamePicker(pn.viewable.Viewer):
             code=_SET_NAME_JS.replace("__ENDPOINT__", json.dumps(self.endpoint)),
         )
         self.heading = pn.pane.HTML(self._heading, margin=(0, 10))
-        self._layout = pn.Column(
-            self.heading,
-            pn.Row(self.name_input, self.button, sizing_mode="stretch_width"),
-            self.error,
-            sizing_mode="stretch_width",
+        form = pn.Row(
+            self.name_input, self.button, sizing_mode="stretch_width", visible=self.editable
         )
+        self._layout = pn.Column(self.heading, form, self.error, sizing_mode="stretch_width")
 
     @param.depends("identity", "guest")
     def _heading(self) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import sys
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -47,14 +49,15 @@ async def browser():
             await browser.close()
 
 
-@pytest.fixture
-async def served_dashboard():
-    """`dashboard serve` as a user runs it, in a subprocess on a free loopback port."""
+@contextlib.asynccontextmanager
+async def dashboard_serve(*args: str) -> AsyncIterator[str]:
+    """`dashboard serve ARGS` as a user runs it, in a subprocess on a free loopback port;
+    yields its base URL once it is ready."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dashboard", "serve", "--port", str(port),
+        sys.executable, "-m", "dashboard", "serve", "--port", str(port), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "DASHBOARD_TOKEN": "browser"},
     )  # fmt: skip
@@ -68,3 +71,10 @@ async def served_dashboard():
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 20)
+
+
+@pytest.fixture
+async def served_dashboard():
+    """The dashboard with its defaults (demo feed, chat on the session's scratch database)."""
+    async with dashboard_serve() as url:
+        yield url

@@ -6,6 +6,8 @@ import asyncio
 
 from playwright.async_api import Page, expect
 
+from tests.browser.conftest import dashboard_serve
+
 TIMEOUT = 30_000  # ms; the first page load compiles Panel's bundles
 
 
@@ -80,3 +82,20 @@ async def test_typing_stops_by_itself_after_three_seconds(browser, served_dashbo
     assert asyncio.get_running_loop().time() - started >= 2.0  # expiry, not a glitch
     for page in (ada, bob):
         await page.context.close()
+
+
+async def test_a_panel_login_is_the_viewer_everywhere(browser, tmp_path):
+    users = tmp_path / "users.json"
+    users.write_text('{"ada": "letmein"}')
+    async with dashboard_serve("--basic-auth", str(users), "--no-demo") as url:
+        context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = await context.new_page()
+        await page.goto(f"{url}/")
+        await page.locator("input[name=username]").fill("ada")
+        await page.locator("input[name=password]").fill("letmein")
+        await page.locator("input[name=password]").press("Enter")
+        await expect(page.locator(".dashboard-me").first).to_have_text("ada", timeout=TIMEOUT)
+        await expect(presence_rows(page)).to_have_count(1, timeout=TIMEOUT)
+        await expect(presence_rows(page).first).to_contain_text("ada")
+        await expect(page.get_by_placeholder("Your name")).to_be_hidden()  # a login is fixed
+        await context.close()
