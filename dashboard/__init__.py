@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "SSESubscription": "dashboard.client",
-    "ChatConnection": "dashboard.client",
+    "UserConnection": "dashboard.client",
     "PusherClient": "dashboard.client",
     "ChatRoom": "dashboard.ui",
     "PresenceList": "dashboard.ui",
@@ -47,7 +47,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .app import create_dashboard
-    from .client import ChatConnection, HubEventStream, PusherClient, SSESubscription
+    from .client import HubEventStream, PusherClient, SSESubscription, UserConnection
     from .demo import DemoSource
     from .server import DashboardServer
     from .ui import (
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
-    "ChatConnection",
     "ChatRoom",
     "ConnectionBadge",
     "ConnectionState",
@@ -93,6 +92,7 @@ __all__ = [
     "StreamSource",
     "Subscription",
     "TypingIndicator",
+    "UserConnection",
     "ValidationError",
     "create_dashboard",
     "encode_sse",

@@ -8,7 +8,7 @@ The caller decides where events come from and hands in the stream, e.g.::
 Call it once per session (the lambda above): each page gets its own stream and source, started
 when the page has loaded and stopped when the session is destroyed.
 
-With a :class:`~dashboard.client.ChatConnection` (``chat=``), the page also shows who is viewing
+With a :class:`~dashboard.client.UserConnection` (``chat=``), the page also shows who is viewing
 the dashboard (every session joins ``presence-dashboard`` as its viewer) and a chat room.
 :func:`session_chat` builds that connection for the current session of a
 :class:`~dashboard.server.DashboardServer`: the session is an ordinary client of its own
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import panel as pn
 
-from .client.chat import ChatConnection
+from .client.connection import UserConnection
 from .core.connection import EventStream
 from .core.errors import DashboardError
 from .core.user_tokens import issue_user_token
@@ -57,7 +57,7 @@ def create_dashboard(
     stream: EventStream,
     *,
     title: str = DEFAULT_TITLE,
-    chat: ChatConnection | None = None,
+    chat: UserConnection | None = None,
     guest: bool = False,
 ) -> pn.template.BaseTemplate:
     """Build one session's dashboard page around ``stream``.
@@ -167,13 +167,13 @@ def create_dashboard(
 class TeamPanel:
     """The "who's here" and chat parts of one session's page, and their life cycle."""
 
-    connection: ChatConnection
+    connection: UserConnection
     presence: PresenceList
     name: NamePicker
     chat: ChatRoom
 
     @classmethod
-    def build(cls, connection: ChatConnection, guest: bool) -> TeamPanel:
+    def build(cls, connection: UserConnection, guest: bool) -> TeamPanel:
         return cls(
             connection,
             PresenceList(),
@@ -211,7 +211,7 @@ def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(_TASKS.discard)
 
 
-def session_chat(server: DashboardServer) -> tuple[ChatConnection, bool] | None:
+def session_chat(server: DashboardServer) -> tuple[UserConnection, bool] | None:
     """The current session's chat connection to ``server``, and whether it is a guest's.
 
     The viewer is who the server's identity rules say (Panel login, then the name cookie);
@@ -231,4 +231,4 @@ def session_chat(server: DashboardServer) -> tuple[ChatConnection, bool] | None:
     def token() -> str:
         return issue_user_token(app.secret, user.user_id, user.display_name, ttl=3600)
 
-    return ChatConnection(server.local_url, app.key, token), guest
+    return UserConnection(server.local_url, app.key, token), guest

@@ -13,7 +13,7 @@ EXPECTED = {
     "SSEDecoder", "SSESubscription", "ServerSentEvent", "StreamSource", "Subscription",
     "ValidationError", "create_dashboard", "encode_sse",
     # chat and presence (issue 3)
-    "ChatConnection", "ChatRoom", "PresenceList", "PusherClient", "TypingIndicator",
+    "UserConnection", "ChatRoom", "PresenceList", "PusherClient", "TypingIndicator",
 }  # fmt: skip
 
 

@@ -7,7 +7,8 @@ in-process :class:`dashboard.hub.HubStream`.
 """
 
 from .api import APIError, DashboardAPI
-from .chat import ChatConnection, RoomSession
+from .chat import RoomSession
+from .connection import UserConnection
 from .pusher import PusherClient
 from .pusher_channels import (
     Channel,
@@ -33,7 +34,7 @@ from .stream import HubEventStream
 __all__ = [
     "APIError",
     "Channel",
-    "ChatConnection",
+    "UserConnection",
     "DashboardAPI",
     "HubEventStream",
     "PresenceChannel",

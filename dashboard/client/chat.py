@@ -1,11 +1,6 @@
-"""One user's live connection to a dashboard server's chat rooms and presence channels.
+"""A joined chat room as seen by one user: recent history, live changes, members, typing.
 
-A :class:`ChatConnection` is a :class:`~dashboard.client.PusherClient` for everything live
-plus a :class:`~dashboard.client.api.DashboardAPI` for history and writes, both as the user
-its token names. The served dashboard gives every browser session one (connected to its own
-server over loopback), and a notebook makes one with a token from ``dashboard token``: both
-run the same code, so the same components work in both places.
-
+:class:`RoomSession` objects come from :meth:`dashboard.client.UserConnection.join_room`.
 Channels a room uses (see :mod:`dashboard.chat.service` for the change events):
 
 * ``room-{room}``: ``INSERT`` / ``UPDATE`` / ``DELETE`` row changes, published by the server
@@ -22,23 +17,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import aiohttp
-from yarl import URL
-
-from ..core.channels import MAX_CHANNEL_LENGTH, validate_channel
-from ..core.errors import InvalidChannel
-from ..core.user_tokens import UserIdentity
 from ..store.base import Change, Message
-from .api import DashboardAPI, TokenSource
-from .pusher import PusherClient
 from .pusher_channels import Channel, PresenceChannel, PusherError, PusherEvent
+
+if TYPE_CHECKING:
+    from .connection import UserConnection
 
 log = logging.getLogger("dashboard.client.chat")
 
-#: The presence channel every dashboard session joins: "who is viewing the dashboard".
-DASHBOARD_PRESENCE: Final = "presence-dashboard"
 ROOM_PRESENCE_PREFIX: Final = "presence-room-"
 TYPING_EVENT: Final = "client-typing"
 #: Messages a room keeps in memory (and shows); older ones stay in the store.
@@ -53,123 +41,17 @@ ChangeListener = Callable[[Change], None]
 ActivityListener = Callable[[str, str, str], None]
 
 
-class ChatConnection:
-    """One user's chat and presence connection to a dashboard server.
-
-    Args:
-        url: the server's base URL, e.g. ``http://127.0.0.1:5006``.
-        key: the Pusher app key (``dashboard serve`` prints it).
-        token: the user token, or a function returning a fresh one.
-        session: an aiohttp session to share; when ``None`` the parts make their own and
-            close them in :meth:`aclose`.
-        **pusher_options: passed on to :class:`~dashboard.client.PusherClient`
-            (``reconnect_delay``, ``max_retries`` ...).
-
-    Usage::
-
-        async with ChatConnection("http://127.0.0.1:5006", "dashboard-key", token) as chat:
-            room = await chat.join_room("lobby")
-            room.on_change(print)
-            await room.post("hello")
-    """
-
-    def __init__(
-        self,
-        url: str | URL,
-        key: str,
-        token: TokenSource,
-        *,
-        session: aiohttp.ClientSession | None = None,
-        **pusher_options: Any,
-    ) -> None:
-        # Without a shared session each part creates its own when first used: building a
-        # connection needs no running loop (a notebook cell, a page factory).
-        self.api = DashboardAPI(url, token, session=session)
-        self.pusher = PusherClient(
-            url, key, session=session, authorizer=self.api.authorizer(), **pusher_options
-        )
-        #: Who this connection speaks for; known after :meth:`connect`.
-        self.user: UserIdentity | None = None
-        self._rooms: dict[str, RoomSession] = {}
-        self._closed = False
-
-    async def __aenter__(self) -> ChatConnection:
-        await self.connect()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def connect(self) -> UserIdentity:
-        """Ask the server who the token speaks for, and open the socket.
-
-        Raises:
-            APIError: the token is refused or the server cannot be reached.
-        """
-        if self.user is None:
-            self.user = await self.api.identity()
-        await self.pusher.connect()
-        return self.user
-
-    async def join_presence(self, channel: str = DASHBOARD_PRESENCE) -> PresenceChannel:
-        """Subscribe to a presence channel as this user (``presence-dashboard`` by default)."""
-        subscribed = await self.pusher.subscribe(channel)
-        assert isinstance(subscribed, PresenceChannel)
-        return subscribed
-
-    async def join_room(self, room: str, *, history: int = 50) -> RoomSession:
-        """Enter ``room``: its last ``history`` messages, then live changes, with no gap.
-
-        Joining a room one is already in returns the same :class:`RoomSession`.
-
-        Raises:
-            InvalidChannel: the room name has characters a channel name may not hold, or is
-                longer than the 150 characters left after ``presence-room-``.
-            APIError: the history cannot be read (e.g. a bad room name).
-            PusherError: a subscription was refused.
-        """
-        if room in self._rooms:
-            return self._rooms[room]
-        try:  # a clear error before any request
-            validate_channel(ROOM_PRESENCE_PREFIX + room)
-        except InvalidChannel:
-            limit = MAX_CHANNEL_LENGTH - len(ROOM_PRESENCE_PREFIX)
-            raise InvalidChannel(
-                f"invalid room name {room!r}: use 1 to {limit} letters, digits and _ - = @ , . ;"
-            ) from None
-        await self.connect()
-        session = RoomSession(self, room)
-        await session._start(history)
-        self._rooms[room] = session
-        return session
-
-    async def aclose(self) -> None:
-        """Leave every room and channel and close the connection. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        for session in list(self._rooms.values()):
-            session._stop()
-        self._rooms.clear()
-        await self.pusher.aclose()
-        await self.api.aclose()
-
-    def _forget(self, session: RoomSession) -> None:
-        if self._rooms.get(session.room) is session:
-            del self._rooms[session.room]
-
-
 class RoomSession:
     """A joined room: its recent messages, live changes, members and who is typing.
 
-    Created by :meth:`ChatConnection.join_room`. :attr:`messages` holds the newest
+    Created by :meth:`UserConnection.join_room`. :attr:`messages` holds the newest
     :data:`MAX_MESSAGES` messages by id, updated in place by every change; listeners hear of
     each change (:meth:`on_change`) and of members joining, leaving and typing
     (:meth:`on_activity`). After a reconnect the recent history is fetched again, so changes
     made while the socket was down are not lost.
     """
 
-    def __init__(self, connection: ChatConnection, room: str) -> None:
+    def __init__(self, connection: UserConnection, room: str) -> None:
         self.connection = connection
         self.room = room
         #: id -> message, oldest first.

@@ -2,7 +2,7 @@
 
 Every component takes a subscription or a connection, never a URL: the feeds a
 :class:`StreamSource` (one subscription, shared per page), the chat a
-:class:`~dashboard.client.ChatConnection`. The same components run against an in-kernel hub
+:class:`~dashboard.client.UserConnection`. The same components run against an in-kernel hub
 and a remote server alike.
 """
 

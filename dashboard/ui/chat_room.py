@@ -1,6 +1,6 @@
 """A chat room: persisted history, live messages, who joined and left, who is typing.
 
-:class:`ChatRoom` takes a :class:`~dashboard.client.ChatConnection`, never a URL: the served
+:class:`ChatRoom` takes a :class:`~dashboard.client.UserConnection`, never a URL: the served
 dashboard hands each session one connected to its own server, a notebook one connected to any
 dashboard server. Every user string is escaped (:mod:`dashboard.ui.chat_render`).
 """
@@ -19,7 +19,8 @@ import panel as pn
 import param
 
 from ..client.api import APIError
-from ..client.chat import ChatConnection, RoomSession
+from ..client.chat import RoomSession
+from ..client.connection import UserConnection
 from ..client.pusher_channels import PusherError
 from ..core.errors import DashboardError
 from ..store.base import Change, Message
@@ -42,13 +43,13 @@ class ChatRoom(pn.viewable.Viewer):
 
     Usage::
 
-        chat = ChatRoom(connection=ChatConnection(url, key, token), room="lobby")
+        chat = ChatRoom(connection=UserConnection(url, key, token), room="lobby")
         chat  # display it
         await chat.start()
     """
 
     connection = param.ClassSelector(
-        class_=ChatConnection,
+        class_=UserConnection,
         allow_None=False,
         doc="The user's connection (required); the room is read and written as them.",
     )
@@ -65,7 +66,7 @@ class ChatRoom(pn.viewable.Viewer):
 
     def __init__(self, **params: Any) -> None:
         if params.get("connection") is None:
-            raise TypeError("ChatRoom needs a connection: ChatRoom(connection=ChatConnection(...))")
+            raise TypeError("ChatRoom needs a connection: ChatRoom(connection=UserConnection(...))")
         super().__init__(**params)
         self.session: RoomSession | None = None
         self._notices: deque[Notice] = deque(maxlen=MAX_NOTICES)
@@ -234,7 +235,7 @@ class ChatRoom(pn.viewable.Viewer):
     # -- widgets -------------------------------------------------------------------------
 
     @property
-    def _connection(self) -> ChatConnection:
+    def _connection(self) -> UserConnection:
         connection = self.connection
         assert connection is not None  # checked by __init__; param refuses None later
         return connection

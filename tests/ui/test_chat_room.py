@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dashboard.client.chat import ChatConnection
+from dashboard.client.connection import UserConnection
 from dashboard.core.user_tokens import issue_user_token
 from dashboard.server import DashboardServer
 from dashboard.store.base import Message
@@ -72,9 +72,9 @@ async def server(tmp_path):
     await srv.stop()
 
 
-def connection_for(server: DashboardServer, user_id: str, name: str) -> ChatConnection:
+def connection_for(server: DashboardServer, user_id: str, name: str) -> UserConnection:
     token = issue_user_token(server.ctx.app.secret, user_id, name)
-    return ChatConnection(server.url, server.ctx.app.key, token)
+    return UserConnection(server.url, server.ctx.app.key, token)
 
 
 @pytest.fixture

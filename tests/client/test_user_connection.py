@@ -1,4 +1,4 @@
-"""ChatConnection against a real server with a real SQLite store: history, live changes,
+"""UserConnection against a real server with a real SQLite store: history, live changes,
 typing, presence, reconnects."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from dashboard.client.api import APIError
-from dashboard.client.chat import ChatConnection
+from dashboard.client.connection import UserConnection
 from dashboard.core.connection import ConnectionState
 from dashboard.core.errors import InvalidChannel
 from dashboard.core.user_tokens import issue_user_token
@@ -29,9 +29,9 @@ async def server(tmp_path):
 def connect(server):
     """Builds a connection for a user; the caller closes it."""
 
-    def make(user_id: str, name: str, **options: object) -> ChatConnection:
+    def make(user_id: str, name: str, **options: object) -> UserConnection:
         token = issue_user_token(server.ctx.app.secret, user_id, name)
-        return ChatConnection(server.url, server.ctx.app.key, token, **options)
+        return UserConnection(server.url, server.ctx.app.key, token, **options)
 
     return make
 
@@ -149,7 +149,7 @@ async def test_bad_room_names_and_tokens_are_clear_errors(server, connect, ada):
         await ada.join_room("no spaces please")
     with pytest.raises(InvalidChannel):
         await ada.join_room("x" * 151)
-    stranger = ChatConnection(server.url, server.ctx.app.key, "not-a-token")
+    stranger = UserConnection(server.url, server.ctx.app.key, "not-a-token")
     try:
         with pytest.raises(APIError) as caught:
             await stranger.connect()

@@ -1,0 +1,132 @@
+"""One user's live connection to a dashboard server: presence, chat rooms, notifications.
+
+A :class:`UserConnection` is a :class:`~dashboard.client.PusherClient` for everything live
+plus a :class:`~dashboard.client.api.DashboardAPI` for history and writes, both as the user
+its token names. The served dashboard gives every browser session one (connected to its own
+server over loopback), and a notebook makes one with a token from ``dashboard token``: both
+run the same code, so the same components work in both places.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import aiohttp
+from yarl import URL
+
+from ..core.channels import MAX_CHANNEL_LENGTH, validate_channel
+from ..core.errors import InvalidChannel
+from ..core.user_tokens import UserIdentity
+from .api import DashboardAPI, TokenSource
+from .chat import ROOM_PRESENCE_PREFIX, RoomSession
+from .pusher import PusherClient
+from .pusher_channels import PresenceChannel
+
+#: The presence channel every dashboard session joins: "who is viewing the dashboard".
+DASHBOARD_PRESENCE: Final = "presence-dashboard"
+
+
+class UserConnection:
+    """One user's connection to a dashboard server: presence, chat rooms, notifications.
+
+    Args:
+        url: the server's base URL, e.g. ``http://127.0.0.1:5006``.
+        key: the Pusher app key (``dashboard serve`` prints it).
+        token: the user token, or a function returning a fresh one.
+        session: an aiohttp session to share; when ``None`` the parts make their own and
+            close them in :meth:`aclose`.
+        **pusher_options: passed on to :class:`~dashboard.client.PusherClient`
+            (``reconnect_delay``, ``max_retries`` ...).
+
+    Usage::
+
+        async with UserConnection("http://127.0.0.1:5006", "dashboard-key", token) as chat:
+            room = await chat.join_room("lobby")
+            room.on_change(print)
+            await room.post("hello")
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        key: str,
+        token: TokenSource,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        **pusher_options: Any,
+    ) -> None:
+        # Without a shared session each part creates its own when first used: building a
+        # connection needs no running loop (a notebook cell, a page factory).
+        self.api = DashboardAPI(url, token, session=session)
+        self.pusher = PusherClient(
+            url, key, session=session, authorizer=self.api.authorizer(), **pusher_options
+        )
+        #: Who this connection speaks for; known after :meth:`connect`.
+        self.user: UserIdentity | None = None
+        self._rooms: dict[str, RoomSession] = {}
+        self._closed = False
+
+    async def __aenter__(self) -> UserConnection:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def connect(self) -> UserIdentity:
+        """Ask the server who the token speaks for, and open the socket.
+
+        Raises:
+            APIError: the token is refused or the server cannot be reached.
+        """
+        if self.user is None:
+            self.user = await self.api.identity()
+        await self.pusher.connect()
+        return self.user
+
+    async def join_presence(self, channel: str = DASHBOARD_PRESENCE) -> PresenceChannel:
+        """Subscribe to a presence channel as this user (``presence-dashboard`` by default)."""
+        subscribed = await self.pusher.subscribe(channel)
+        assert isinstance(subscribed, PresenceChannel)
+        return subscribed
+
+    async def join_room(self, room: str, *, history: int = 50) -> RoomSession:
+        """Enter ``room``: its last ``history`` messages, then live changes, with no gap.
+
+        Joining a room one is already in returns the same :class:`RoomSession`.
+
+        Raises:
+            InvalidChannel: the room name has characters a channel name may not hold, or is
+                longer than the 150 characters left after ``presence-room-``.
+            APIError: the history cannot be read (e.g. a bad room name).
+            PusherError: a subscription was refused.
+        """
+        if room in self._rooms:
+            return self._rooms[room]
+        try:  # a clear error before any request
+            validate_channel(ROOM_PRESENCE_PREFIX + room)
+        except InvalidChannel:
+            limit = MAX_CHANNEL_LENGTH - len(ROOM_PRESENCE_PREFIX)
+            raise InvalidChannel(
+                f"invalid room name {room!r}: use 1 to {limit} letters, digits and _ - = @ , . ;"
+            ) from None
+        await self.connect()
+        session = RoomSession(self, room)
+        await session._start(history)
+        self._rooms[room] = session
+        return session
+
+    async def aclose(self) -> None:
+        """Leave every room and channel and close the connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for session in list(self._rooms.values()):
+            session._stop()
+        self._rooms.clear()
+        await self.pusher.aclose()
+        await self.api.aclose()
+
+    def _forget(self, session: RoomSession) -> None:
+        if self._rooms.get(session.room) is session:
+            del self._rooms[session.room]
