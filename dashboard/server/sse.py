@@ -13,7 +13,6 @@ import time
 import tornado.iostream
 import tornado.web
 
-from ..core.channels import ChannelKind, channel_kind
 from ..core.cursor import encode_cursor
 from ..core.errors import ValidationError
 from ..core.event_stream import (
@@ -28,6 +27,7 @@ from ..core.origins import origin_allowed, same_host
 from ..hub import Subscription
 from ..hub.subscription import OVERFLOW
 from .base import ApiError, ApiHandler, log
+from .stream_access import check_stream_channels
 
 #: Events written per chunk at most; bounds the size of one write.
 BATCH_LIMIT = 512
@@ -48,15 +48,8 @@ class EventStreamHandler(ApiHandler):
         last_event_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
             "last_event_id", None
         )
-        protected = [name for name in channels if channel_kind(name) is not ChannelKind.PUBLIC]
-        if protected:
-            # Private and presence channels need a signed subscription, which this endpoint
-            # cannot check yet: refuse rather than leak them.
-            raise ApiError(
-                403,
-                "forbidden",
-                f"channel {protected[0]!r} is private; this stream serves public channels only",
-            )
+        # Public channels, plus the caller's own notification channels (see stream_access).
+        check_stream_channels(self, channels)
         try:
             subscription = await self.ctx.hub.subscribe(channels, last_event_id=last_event_id)
         except ValidationError as exc:

@@ -13,6 +13,7 @@ from .base import Change, Message, MessagePage, Op, Room, Store
 from .errors import (
     Forbidden,
     InvalidMessage,
+    InvalidNotification,
     InvalidPaging,
     InvalidUser,
     MessageDeleted,
@@ -23,19 +24,24 @@ from .errors import (
     StoreUnavailable,
     UnsupportedStore,
 )
+from .notifications import Notification, NotificationPage, ReadAll
 from .sqlite import SQLiteStore
 
 __all__ = [
     "Change",
     "Forbidden",
     "InvalidMessage",
+    "InvalidNotification",
     "InvalidPaging",
     "InvalidUser",
     "Message",
     "MessageDeleted",
     "MessagePage",
     "NotFound",
+    "Notification",
+    "NotificationPage",
     "Op",
+    "ReadAll",
     "Room",
     "SQLiteStore",
     "Store",

@@ -13,10 +13,11 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from ..core.channels import validate_channel
 from .errors import InvalidMessage, InvalidPaging, InvalidUser, NotFound
+from .notifications import Notification, NotificationPage, ReadAll
 
 MAX_TEXT_LENGTH = 4000
 MAX_USER_LENGTH = 128
@@ -207,6 +208,73 @@ class Store(abc.ABC):
         Raises:
             NotFound: no message has this id.
         """
+
+    # Notifications (types and input rules in :mod:`dashboard.store.notifications`).
+
+    @abc.abstractmethod
+    async def add_notification(
+        self,
+        user: str,
+        type: str,
+        title: str,
+        message: str = "",
+        link: str | None = None,
+        data: Any = None,
+    ) -> Notification:
+        """Store a notification for ``user`` (a user id, or ``"*"`` for everyone).
+
+        Returns:
+            The committed notification, with its new id, unread.
+
+        Raises:
+            InvalidUser, InvalidNotification: input that breaks the rules.
+        """
+
+    @abc.abstractmethod
+    async def notifications(
+        self,
+        user_id: str,
+        *,
+        unread_only: bool = False,
+        before: int | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> NotificationPage:
+        """The newest ``limit`` notifications of ``user_id``'s inbox (their own plus
+        broadcasts) with ``id < before``, newest first, with ``read`` as this user sees it.
+
+        Args:
+            unread_only: leave out what this user has read.
+            before: a notification id; ``None`` starts at the newest.
+            limit: page size, 1 to 200.
+        """
+
+    @abc.abstractmethod
+    async def get_notification(self, id: int, user_id: str) -> Notification:
+        """One notification as ``user_id`` sees it.
+
+        Raises:
+            NotFound: no notification has this id.
+            Forbidden: it belongs to another user.
+        """
+
+    @abc.abstractmethod
+    async def mark_notification_read(self, id: int, user_id: str) -> Notification:
+        """Mark one notification read for ``user_id``; idempotent.
+
+        Returns:
+            The notification, ``read=True``.
+
+        Raises:
+            NotFound, Forbidden: as for :meth:`get_notification`.
+        """
+
+    @abc.abstractmethod
+    async def mark_all_notifications_read(self, user_id: str) -> ReadAll:
+        """Mark every notification of ``user_id``'s inbox read, in one write."""
+
+    @abc.abstractmethod
+    async def unread_notification_count(self, user_id: str) -> int:
+        """How many notifications of ``user_id``'s inbox they have not read."""
 
     async def __aenter__(self) -> Store:
         await self.open()

@@ -84,6 +84,13 @@ class InvalidUser(ValidationError):
     code = "invalid_user"
 
 
+class InvalidNotification(ValidationError):
+    """A notification with a missing or oversize title, an oversize message, an unknown type,
+    a link that is not ``http(s)://...`` or ``/path``, or ``data`` over 4 KB as JSON."""
+
+    code = "invalid_notification"
+
+
 class InvalidPaging(ValidationError):
     """A page ``limit`` outside 1..200 or a ``before`` cursor that is not a positive id."""
 

@@ -42,6 +42,7 @@ from .errors import (
     StoreUnavailable,
     UnsupportedStore,
 )
+from .sqlite_notifications import SQLiteNotifications
 from .sqlite_schema import migrate, transaction
 
 T = TypeVar("T")
@@ -63,8 +64,8 @@ def _message(row: tuple[Any, ...]) -> Message:
     return Message(id, room, user_id, user_name, text, created, edited, bool(deleted))
 
 
-class SQLiteStore(Store):
-    """Rooms and messages in one SQLite file.
+class SQLiteStore(SQLiteNotifications, Store):
+    """Rooms, messages and notifications in one SQLite file.
 
     Args:
         path: the database file; missing parent directories are created. ``":memory:"`` is

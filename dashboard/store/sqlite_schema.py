@@ -33,6 +33,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Every page query is "this room, ids below a cursor, newest first".
         "CREATE INDEX messages_room_id ON messages (room, id)",
     ),
+    (
+        # Notifications: user is a user id or '*' for everyone; data is JSON text or NULL.
+        """CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user TEXT NOT NULL,
+            type TEXT NOT NULL,
+            title TEXT NOT NULL,
+            message TEXT NOT NULL,
+            link TEXT,
+            data TEXT,
+            created REAL NOT NULL
+        )""",
+        # Every inbox query is "this user's or '*', ids below a cursor, newest first".
+        "CREATE INDEX notifications_user_id ON notifications (user, id)",
+        # Read state is per viewing user: one row per single read ...
+        """CREATE TABLE notification_reads (
+            user TEXT NOT NULL,
+            notification INTEGER NOT NULL REFERENCES notifications (id),
+            PRIMARY KEY (user, notification)
+        ) WITHOUT ROWID""",
+        # ... plus a watermark per user: read-all is one row, not one per broadcast.
+        """CREATE TABLE notification_read_marks (
+            user TEXT PRIMARY KEY NOT NULL,
+            up_to INTEGER NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

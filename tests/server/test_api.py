@@ -83,11 +83,21 @@ async def test_unknown_api_route_is_json_404(server, http):
         assert (await response.json())["error"] == "not_found"
 
 
-@pytest.mark.parametrize("channel", ["private-user-1", "presence-room"])
-async def test_private_channels_are_not_served_over_plain_sse(server, http, channel):
+@pytest.mark.parametrize(
+    "channel, status, error",
+    [
+        ("private-team", 403, "forbidden"),
+        ("presence-room", 403, "forbidden"),
+        # A notification channel: identifying oneself would help (tests/server/
+        # test_notifications_api.py covers the identified cases).
+        ("private-user-1", 401, "no_identity"),
+        ("private-notifications", 401, "no_identity"),
+    ],
+)
+async def test_private_channels_are_not_served_over_plain_sse(server, http, channel, status, error):
     async with http.get(f"{server.url}/api/events?channel=public&channel={channel}") as response:
-        assert response.status == 403
-        assert (await response.json())["error"] == "forbidden"
+        assert response.status == status
+        assert (await response.json())["error"] == error
 
 
 async def test_health_counts_pusher_sockets(server, http):
@@ -96,3 +106,15 @@ async def test_health_counts_pusher_sockets(server, http):
         assert (await ws.receive_json(timeout=5))["event"] == "pusher:connection_established"
         async with http.get(f"{server.url}/api/health") as response:
             assert (await response.json())["connections"] == {"sse": 0, "pusher": 1}
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [("POST", "/api/publish"), ("GET", "/api/identity"), ("POST", "/pusher/auth")],
+)
+async def test_a_401_says_how_to_authenticate(server, http, method, path):
+    # Tornado clears headers set before an error; the challenge must survive that.
+    async with http.request(method, f"{server.url}{path}", json={}) as response:
+        assert response.status == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="dashboard"'
+        assert (await response.json())["message"]
