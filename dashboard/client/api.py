@@ -1,4 +1,5 @@
-"""The dashboard server's REST side, for one identified user: identity, rooms, messages, auth.
+"""The dashboard server's REST side, for one identified user: identity, rooms, messages,
+notifications, auth.
 
 Every request carries ``Authorization: Bearer <user token>`` (``dashboard token USER`` prints
 one; a served dashboard session mints its own), so the server attributes messages to that
@@ -19,6 +20,7 @@ from yarl import URL
 from ..core.errors import DashboardError
 from ..core.user_tokens import UserIdentity
 from ..store.base import Message, MessagePage, Room
+from ..store.notifications import Notification, NotificationPage, notification_from_json
 from .pusher_channels import Authorizer
 
 #: A fixed token, or a function returning a fresh one (e.g. re-issued before it expires).
@@ -122,6 +124,31 @@ class DashboardAPI:
     async def delete(self, room: str, id: int) -> Message:
         """Delete one's own message ``id``; returns the tombstone."""
         return Message(**await self._request("DELETE", f"{_room_path(room)}/messages/{id}"))
+
+    async def notifications(
+        self, *, unread_only: bool = False, before: int | None = None, limit: int = 50
+    ) -> NotificationPage:
+        """A page of this user's inbox (their own and broadcast notifications), newest first."""
+        params = {"limit": str(limit)}
+        if unread_only:
+            params["unread"] = "true"
+        if before is not None:
+            params["before"] = str(before)
+        body = await self._request("GET", "/api/notifications", params=params)
+        return NotificationPage(
+            [notification_from_json(item) for item in body["notifications"]],
+            body.get("next_before"),
+            int(body["unread_count"]),
+        )
+
+    async def mark_read(self, id: int) -> Notification:
+        """Mark notification ``id`` read for this user (every session of theirs hears it)."""
+        return notification_from_json(await self._request("POST", f"/api/notifications/{id}/read"))
+
+    async def mark_all_read(self) -> int:
+        """Mark every notification read; returns how many were unread."""
+        body = await self._request("POST", "/api/notifications/read-all")
+        return int(body["marked"])
 
     def authorizer(self) -> Authorizer:
         """A :class:`~dashboard.client.PusherClient` authorizer backed by ``/pusher/auth``.

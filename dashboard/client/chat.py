@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from ..store.base import Change, Message
+from .listeners import Listeners
 from .pusher_channels import Channel, PresenceChannel, PusherError, PusherEvent
 
 if TYPE_CHECKING:
@@ -58,8 +59,8 @@ class RoomSession:
         self.messages: dict[int, Message] = {}
         self.presence: PresenceChannel | None = None
         self._changes: Channel | None = None
-        self._change_listeners: list[ChangeListener] = []
-        self._activity_listeners: list[ActivityListener] = []
+        self._change_listeners: Listeners[ChangeListener] = Listeners()
+        self._activity_listeners: Listeners[ActivityListener] = Listeners()
         self._buffer: list[Change] | None = []  # changes that arrive before the history
         self._unbind: list[Callable[[], None]] = []
         self._last_typing_signal = -float("inf")
@@ -72,12 +73,12 @@ class RoomSession:
 
     def on_change(self, listener: ChangeListener) -> Callable[[], None]:
         """Call ``listener(change)`` after each change is applied to :attr:`messages`."""
-        return _add(self._change_listeners, listener)
+        return self._change_listeners.add(listener)
 
     def on_activity(self, listener: ActivityListener) -> Callable[[], None]:
         """Call ``listener(kind, user_id, name)`` for ``joined``, ``left``, ``typing`` and
         ``stopped`` (typing ended by a send or an explicit stop)."""
-        return _add(self._activity_listeners, listener)
+        return self._activity_listeners.add(listener)
 
     @property
     def members(self) -> dict[str, Any]:
@@ -200,8 +201,7 @@ class RoomSession:
         self._trim()
         if change.op == "INSERT" and not self._is_me(message.user_id):
             self._emit_activity("stopped", message.user_id, message.user_name)
-        for listener in list(self._change_listeners):
-            _call(listener, change)
+        self._change_listeners.emit(change)
 
     def _trim(self) -> None:
         while len(self.messages) > MAX_MESSAGES:
@@ -257,8 +257,7 @@ class RoomSession:
         return me is not None and user_id == me.user_id
 
     def _emit_activity(self, kind: str, user_id: str, name: str) -> None:
-        for listener in list(self._activity_listeners):
-            _call(listener, kind, user_id, name)
+        self._activity_listeners.emit(kind, user_id, name)
 
     def _stop(self) -> None:
         self._left = True
@@ -267,15 +266,3 @@ class RoomSession:
         self._unbind.clear()
         if self._resync is not None:
             self._resync.cancel()
-
-
-def _add(listeners: list[Any], listener: Any) -> Callable[[], None]:
-    listeners.append(listener)
-    return lambda: listeners.remove(listener) if listener in listeners else None
-
-
-def _call(listener: Callable[..., None], *args: Any) -> None:
-    try:
-        listener(*args)
-    except Exception:  # one broken listener must not stop the others or the connection
-        log.exception("chat listener %r failed", listener)

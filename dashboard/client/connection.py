@@ -19,6 +19,7 @@ from ..core.errors import InvalidChannel
 from ..core.user_tokens import UserIdentity
 from .api import DashboardAPI, TokenSource
 from .chat import ROOM_PRESENCE_PREFIX, RoomSession
+from .inbox import Inbox
 from .pusher import PusherClient
 from .pusher_channels import PresenceChannel
 
@@ -40,10 +41,11 @@ class UserConnection:
 
     Usage::
 
-        async with UserConnection("http://127.0.0.1:5006", "dashboard-key", token) as chat:
-            room = await chat.join_room("lobby")
+        async with UserConnection("http://127.0.0.1:5006", "dashboard-key", token) as me:
+            room = await me.join_room("lobby")
             room.on_change(print)
             await room.post("hello")
+            inbox = await me.inbox()
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class UserConnection:
         #: Who this connection speaks for; known after :meth:`connect`.
         self.user: UserIdentity | None = None
         self._rooms: dict[str, RoomSession] = {}
+        self._inbox: Inbox | None = None
         self._closed = False
 
     async def __aenter__(self) -> UserConnection:
@@ -85,9 +88,15 @@ class UserConnection:
         return self.user
 
     async def join_presence(self, channel: str = DASHBOARD_PRESENCE) -> PresenceChannel:
-        """Subscribe to a presence channel as this user (``presence-dashboard`` by default)."""
+        """Subscribe to a presence channel as this user (``presence-dashboard`` by default).
+
+        Raises:
+            ValueError: ``channel`` is not a ``presence-`` channel.
+        """
+        if not channel.startswith("presence-"):
+            raise ValueError(f"{channel!r} is not a presence channel")
         subscribed = await self.pusher.subscribe(channel)
-        assert isinstance(subscribed, PresenceChannel)
+        assert isinstance(subscribed, PresenceChannel)  # the client picks it by the prefix
         return subscribed
 
     async def join_room(self, room: str, *, history: int = 50) -> RoomSession:
@@ -115,6 +124,18 @@ class UserConnection:
         await session._start(history)
         self._rooms[room] = session
         return session
+
+    async def inbox(self) -> Inbox:
+        """This user's notifications, started (stored ones first, then live ones).
+
+        Raises:
+            APIError: the inbox cannot be read (e.g. the server keeps no store).
+            PusherError: a subscription was refused.
+        """
+        if self._inbox is None:
+            self._inbox = Inbox(self)
+        await self._inbox.start()
+        return self._inbox
 
     async def aclose(self) -> None:
         """Leave every room and channel and close the connection. Idempotent."""
