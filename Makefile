@@ -35,8 +35,8 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: $(VENV)/.dev
-	$(BIN)/ruff format --check dashboard tests benchmarks
-	$(BIN)/ruff check dashboard tests benchmarks
+	$(BIN)/ruff format --check dashboard tests benchmarks scripts
+	$(BIN)/ruff check dashboard tests benchmarks scripts
 	$(BIN)/mypy
 
 bench: $(VENV)/.runtime

@@ -35,6 +35,15 @@ _LAZY = {
     "ChatRoom": "dashboard.ui",
     "PresenceList": "dashboard.ui",
     "TypingIndicator": "dashboard.ui",
+    "NotificationCenter": "dashboard.ui",
+    "AIChat": "dashboard.ui",
+    "ChatMessage": "dashboard.ai",
+    "DemoProvider": "dashboard.ai",
+    "OpenAIProvider": "dashboard.ai",
+    "ProviderError": "dashboard.ai",
+    "provider_from_env": "dashboard.ai",
+    "RemoteChatProvider": "dashboard.client",
+    "notify": "dashboard.notifications",
     "HubEventStream": "dashboard.client",
     "DashboardServer": "dashboard.server",
     "StreamSource": "dashboard.ui",
@@ -46,28 +55,41 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from .ai import ChatMessage, DemoProvider, OpenAIProvider, ProviderError, provider_from_env
     from .app import create_dashboard
-    from .client import HubEventStream, PusherClient, SSESubscription, UserConnection
+    from .client import (
+        HubEventStream,
+        PusherClient,
+        RemoteChatProvider,
+        SSESubscription,
+        UserConnection,
+    )
     from .demo import DemoSource
+    from .notifications import notify
     from .server import DashboardServer
     from .ui import (
+        AIChat,
         ChatRoom,
         ConnectionBadge,
         LiveChart,
         LiveFeed,
+        NotificationCenter,
         PresenceList,
         StreamSource,
         TypingIndicator,
     )
 
 __all__ = [
+    "AIChat",
     "Backend",
+    "ChatMessage",
     "ChatRoom",
     "ConnectionBadge",
     "ConnectionState",
     "ConnectionStatus",
     "DashboardError",
     "DashboardServer",
+    "DemoProvider",
     "DemoSource",
     "Event",
     "EventStream",
@@ -82,9 +104,13 @@ __all__ = [
     "LiveChart",
     "LiveFeed",
     "MemoryBackend",
+    "NotificationCenter",
+    "OpenAIProvider",
     "PayloadTooLarge",
     "PresenceList",
+    "ProviderError",
     "PusherClient",
+    "RemoteChatProvider",
     "Reset",
     "SSEDecoder",
     "SSESubscription",
@@ -96,6 +122,8 @@ __all__ = [
     "ValidationError",
     "create_dashboard",
     "encode_sse",
+    "notify",
+    "provider_from_env",
 ]
 
 

@@ -8,37 +8,35 @@ The caller decides where events come from and hands in the stream, e.g.::
 Call it once per session (the lambda above): each page gets its own stream and source, started
 when the page has loaded and stopped when the session is destroyed.
 
-With a :class:`~dashboard.client.UserConnection` (``chat=``), the page also shows who is viewing
-the dashboard (every session joins ``presence-dashboard`` as its viewer) and a chat room.
-:func:`session_chat` builds that connection for the current session of a
-:class:`~dashboard.server.DashboardServer`: the session is an ordinary client of its own
-server, over loopback, so presence, typing and messages take the same path as a notebook's.
+With a :class:`~dashboard.ui.team.Viewer` (``viewer=``), the page also shows who is viewing the
+dashboard (every session joins ``presence-dashboard``), a chat room, the viewer's notifications
+(a bell in the header, toasts) and the AI chat. :func:`session_viewer` makes that viewer for
+the current session of a :class:`~dashboard.server.DashboardServer`: the session is an
+ordinary client of its own server, over loopback, so presence, typing, messages,
+notifications and questions take the same path as a notebook's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
-import logging
-from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import panel as pn
 
+from .client.ai import RemoteChatProvider
 from .client.connection import UserConnection
 from .core.connection import EventStream
-from .core.errors import DashboardError
 from .core.user_tokens import issue_user_token
-from .ui import ChatRoom, ConnectionBadge, LiveChart, LiveFeed, PresenceList, StreamSource
-from .ui.session import NamePicker, guest_identity, viewer_identity, when_browser_leaves
+from .ui import ConnectionBadge, LiveChart, LiveFeed, StreamSource
+from .ui.session import guest_identity, viewer_identity
+from .ui.team import TeamPanel, Viewer
 
 if TYPE_CHECKING:
     from .server import DashboardServer
 
-log = logging.getLogger("dashboard.app")
-
 DEFAULT_TITLE = "Realtime dashboard"
+FEED_HEIGHT = 340  # pixels
 
 _ABOUT = """
 Events flow from publishers through the hub to this page as they happen. The feeds show the
@@ -54,11 +52,7 @@ def _channels_html(channels: Sequence[str]) -> str:
 
 
 def create_dashboard(
-    stream: EventStream,
-    *,
-    title: str = DEFAULT_TITLE,
-    chat: UserConnection | None = None,
-    guest: bool = False,
+    stream: EventStream, *, title: str = DEFAULT_TITLE, viewer: Viewer | None = None
 ) -> pn.template.BaseTemplate:
     """Build one session's dashboard page around ``stream``.
 
@@ -66,10 +60,8 @@ def create_dashboard(
         stream: the events to show; the page owns it from now on and closes it when the
             session ends.
         title: page and header title.
-        chat: this viewer's chat connection; adds "who's here" and a chat room. The page
-            owns it and closes it when the browser leaves.
-        guest: whether ``chat`` speaks for a session-only guest (the page offers to pick a
-            name).
+        viewer: who is looking; adds who's here, their name, a chat room, the notification
+            center and (with an assistant) the AI chat. The page owns their connection.
 
     Returns:
         A template; serve it (``pn.serve``) or display it in a notebook.
@@ -103,9 +95,35 @@ def create_dashboard(
         height=280,
     )
     channels = tuple(getattr(stream, "channels", ()) or ())
-    team = TeamPanel.build(chat, guest) if chat is not None else None
-    team_sidebar: list[object] = [team.presence, team.name] if team else []
-    team_main: list[object] = [pn.pane.Markdown("### Team chat"), team.chat] if team else []
+    team = TeamPanel(viewer) if viewer is not None else None
+    sidebar: list[object] = [pn.pane.Markdown("### Connection"), badge]
+    main: list[object] = [
+        pn.Row(
+            pn.Column(cpu, sizing_mode="stretch_width"),
+            pn.Column(latency, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        ),
+        pn.Row(
+            # Fixed height, scrolling: a burst of events must not push the rest of the page.
+            pn.Column(activity, height=FEED_HEIGHT, scroll=True, sizing_mode="stretch_width"),
+            pn.Column(feed, height=FEED_HEIGHT, scroll=True, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        ),
+    ]
+    if team is not None:
+        sidebar += [team.presence, team.name]
+        conversations = [pn.Column(pn.pane.Markdown("### Team chat"), team.chat)]
+        if team.assistant is not None:
+            conversations.append(
+                pn.Column(pn.pane.Markdown("### Ask the dashboard"), team.assistant)
+            )
+        main.append(pn.Row(*conversations, sizing_mode="stretch_width"))
+    sidebar += [
+        pn.pane.Markdown("### About"),
+        pn.pane.Markdown(_ABOUT),
+        pn.pane.Markdown("### Channels"),
+        pn.pane.HTML(_channels_html(channels)),
+    ]
 
     # BootstrapTemplate's CSS and JS ship inside Panel (dist/bundled), so the page renders
     # without internet access.
@@ -113,28 +131,10 @@ def create_dashboard(
         title=title,
         sidebar_width=300,
         header_background="#1e293b",
-        sidebar=[
-            pn.pane.Markdown("### Connection"),
-            badge,
-            *team_sidebar,
-            pn.pane.Markdown("### About"),
-            pn.pane.Markdown(_ABOUT),
-            pn.pane.Markdown("### Channels"),
-            pn.pane.HTML(_channels_html(channels)),
-        ],
-        main=[
-            pn.Row(
-                pn.Column(cpu, sizing_mode="stretch_width"),
-                pn.Column(latency, sizing_mode="stretch_width"),
-                sizing_mode="stretch_width",
-            ),
-            pn.Row(
-                pn.Column(activity, sizing_mode="stretch_width"),
-                pn.Column(feed, sizing_mode="stretch_width"),
-                sizing_mode="stretch_width",
-            ),
-            *team_main,
-        ],
+        header=[team.notifications] if team else [],
+        notifications=team.toasts if team else None,  # where the toasts appear
+        sidebar=sidebar,
+        main=main,
     )
     # Keep the parts reachable for callers and tests: the template is what they get back.
     template.source = source  # type: ignore[attr-defined]
@@ -145,10 +145,7 @@ def create_dashboard(
         "cpu": cpu,
         "latency": latency,
     }
-    if team is not None:
-        template.components.update(  # type: ignore[attr-defined]
-            presence=team.presence, name=team.name, chat=team.chat
-        )
+    template.team = team  # type: ignore[attr-defined]
 
     pn.state.onload(source.start)
     if team is not None:
@@ -163,72 +160,31 @@ def create_dashboard(
     return template
 
 
-@dataclass
-class TeamPanel:
-    """The "who's here" and chat parts of one session's page, and their life cycle."""
-
-    connection: UserConnection
-    presence: PresenceList
-    name: NamePicker
-    chat: ChatRoom
-
-    @classmethod
-    def build(cls, connection: UserConnection, guest: bool) -> TeamPanel:
-        return cls(
-            connection,
-            PresenceList(),
-            # Panel's login fixes the name; otherwise the visitor may pick one.
-            NamePicker(guest=guest, editable=not pn.state.user),
-            ChatRoom(connection=connection, room="lobby", height=300),
-        )
-
-    def start(self) -> None:
-        """Join presence and the chat; leave as soon as the browser goes (call on load)."""
-        # A closed tab leaves presence within a second, not when Bokeh reaps the session.
-        when_browser_leaves(self.stop)
-        _spawn(self._join())
-
-    def stop(self) -> None:
-        """Close the connection, which leaves every channel. Idempotent."""
-        _spawn(self.connection.aclose())
-
-    async def _join(self) -> None:
-        try:
-            self.name.identity = await self.connection.connect()
-            self.presence.follow(await self.connection.join_presence())
-        except DashboardError as exc:
-            log.warning("this session could not join presence: %s", exc)
-        await self.chat.start()  # reports its own failures on the page
-
-
-# The loop keeps only weak references to tasks.
-_TASKS: set[asyncio.Task[None]] = set()
-
-
-def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.get_running_loop().create_task(coroutine)
-    _TASKS.add(task)
-    task.add_done_callback(_TASKS.discard)
-
-
-def session_chat(server: DashboardServer) -> tuple[UserConnection, bool] | None:
-    """The current session's chat connection to ``server``, and whether it is a guest's.
+def session_viewer(server: DashboardServer) -> Viewer | None:
+    """Who is looking at the current session of ``server``, connected as them.
 
     The viewer is who the server's identity rules say (Panel login, then the name cookie);
-    an anonymous visitor becomes a guest for this session. The connection's user tokens are
-    minted here with the app secret, an hour at a time.
+    an anonymous visitor becomes a guest for this session. Their user tokens are minted here
+    with the app secret, an hour at a time. The assistant reaches the server's model through
+    ``/api/chat`` like any client, so the per-user rate limit applies to the page too.
 
     Returns:
-        ``None`` when the server keeps no chat rooms (no store).
+        ``None`` when the server keeps no store (no chat rooms, no notifications).
     """
     if server.store is None:
         return None
     app = server.ctx.app
-    viewer = viewer_identity(app.secret)
-    guest = viewer is None
-    user = viewer or guest_identity()
+    identity = viewer_identity(app.secret)
+    user = identity or guest_identity()
 
     def token() -> str:
         return issue_user_token(app.secret, user.user_id, user.display_name, ttl=3600)
 
-    return UserConnection(server.local_url, app.key, token), guest
+    assistant = None
+    if server.ctx.ai is not None:
+        assistant = RemoteChatProvider(server.local_url, token, upstream=server.ctx.ai)
+    return Viewer(
+        UserConnection(server.local_url, app.key, token),
+        guest=identity is None,
+        assistant=assistant,
+    )

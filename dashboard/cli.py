@@ -1,4 +1,4 @@
-"""The ``dashboard`` command: serve the dashboard, publish into it, tail any SSE stream.
+"""The ``dashboard`` command: serve the dashboard, publish or notify into it, tail any SSE stream.
 
 Every failure a user can cause (a taken port, a bad URL, an unreachable server, a rejected
 request) ends in one line on stderr and a non-zero exit status, never a traceback.
@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         "--db",
         default=os.environ.get("DASHBOARD_DB") or str(_default_db_path()),
         metavar="PATH",
-        help="SQLite file for chat rooms and messages (default: $DASHBOARD_DB, else %(default)s)",
+        help="SQLite file for chat rooms, messages and notifications "
+        "(default: $DASHBOARD_DB, else %(default)s)",
     )
     serve.add_argument(
         "--basic-auth",
@@ -74,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
         help="require Panel's login: one password for any user name, or a JSON file "
         '{"user": "password"}; the login name becomes the identity (default: '
         "$DASHBOARD_BASIC_AUTH, else no login)",
+    )
+    serve.add_argument(
+        "--model",
+        default=None,
+        help="the model behind /api/chat with OPENAI_API_KEY / OPENAI_BASE_URL set (default: "
+        "$OPENAI_MODEL, else gpt-4o-mini); without either, an offline demo answers",
     )
     for flag, variable in (("id", "ID"), ("key", "KEY"), ("secret", "SECRET")):
         serve.add_argument(
@@ -92,6 +99,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     publish.add_argument("--token", help="bearer token (default: $DASHBOARD_TOKEN)")
     publish.set_defaults(run=_publish)
+
+    notify = commands.add_parser("notify", help="send a notification to one user or everyone")
+    notify.add_argument("title", metavar="TITLE", help="the notification's title")
+    notify.add_argument("--message", default="", help="the longer text (default: none)")
+    notify.add_argument(
+        "--type", default="info", metavar="info|success|warning|error", help="default info"
+    )
+    notify.add_argument(
+        "--user", default="*", metavar="ID|*", help="the recipient's user id, or * for everyone"
+    )
+    notify.add_argument("--link", help="an http(s) URL or a /path the notification points to")
+    notify.add_argument("--data", help="extra data, as JSON")
+    notify.add_argument(
+        "--url",
+        default=os.environ.get("DASHBOARD_URL") or DEFAULT_URL,
+        help=f"dashboard URL (default: $DASHBOARD_URL, else {DEFAULT_URL})",
+    )
+    notify.add_argument("--token", help="bearer token (default: $DASHBOARD_TOKEN)")
+    notify.set_defaults(run=_notify)
 
     tail = commands.add_parser("tail", help="print the events of any SSE endpoint, reconnecting")
     tail.add_argument("url", help="an SSE URL, or a dashboard base URL with --channel")
@@ -156,25 +182,30 @@ def _check_basic_auth(value: str) -> None:
 
 
 async def _serve_async(args: argparse.Namespace) -> int:
-    from .app import create_dashboard, session_chat
+    from .ai import provider_from_env
+    from .app import create_dashboard, session_viewer
     from .demo import DemoSource
     from .hub import Hub, HubStream
+    from .notifications.demo import DemoNotifier
     from .server import DashboardServer, PortInUse, freeze_startup_heap
     from .store import StoreError
 
     hub = Hub()
 
     def page() -> Any:
-        chat = session_chat(server)
-        connection, guest = chat if chat is not None else (None, False)
+        viewer = session_viewer(server)
         if args.feed:
             from .client import HubEventStream
 
             stream: Any = HubEventStream(args.feed, ())
         else:
             stream = HubStream(hub, DEMO_CHANNELS)
-        return create_dashboard(stream, chat=connection, guest=guest)
+        return create_dashboard(stream, viewer=viewer)
 
+    try:
+        ai = provider_from_env(args.model)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     try:
         server = DashboardServer(
             hub,
@@ -188,6 +219,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
             app_secret=args.app_secret,
             store=args.db,
             basic_auth=args.basic_auth,
+            ai=ai,
         )
     except StoreError as exc:
         raise CLIError(f"{exc} (choose another file with --db)") from None
@@ -201,14 +233,20 @@ async def _serve_async(args: argparse.Namespace) -> int:
             raise CLIError(f"{exc.strerror}; pick another with --port") from None
         raise CLIError(f"cannot listen on {args.address}:{args.port}: {exc.strerror}") from None
     demo = None
+    notifier = None
     if not args.feed and not args.no_demo:
         demo = DemoSource()
         demo.start(hub)
+        if server.ctx.notifications is not None:
+            # Severe demo alerts and failed deploys become broadcasts, one per 30 s at most.
+            notifier = DemoNotifier(hub, server.ctx.notifications)
+            await notifier.start()
     freeze_startup_heap()
 
     print(f"Dashboard:  {server.url}/", flush=True)
     print(f"Events:     {server.url}/api/events?channel=metrics", flush=True)
     print(f"Database:   {args.db}", flush=True)
+    print(f"AI chat:    {ai.label} (POST /api/chat)", flush=True)
     app = server.ctx.app
     print(f"Pusher:     ws://{server.url.split('://', 1)[1]}/app/{app.key}  app id {app.app_id}")
     if args.app_secret is None:
@@ -223,6 +261,8 @@ async def _serve_async(args: argparse.Namespace) -> int:
     print("Shutting down.", flush=True)
     if demo is not None:
         await demo.stop()
+    if notifier is not None:
+        await notifier.stop()
     await server.stop()
     return 0
 
@@ -232,19 +272,31 @@ async def _serve_async(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     base = _check_url(args.url).rstrip("/")
+    token = _publish_token(args)
+    try:
+        data = json.loads(args.data)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"DATA is not valid JSON: {exc}") from None
+    body = {"channel": args.channel, "event": args.event, "data": data}
+    answer = _post_json(base, "/api/publish", body, token)
+    print(answer.get("id", answer))
+    return 0
+
+
+def _publish_token(args: argparse.Namespace) -> str:
     token = args.token or os.environ.get("DASHBOARD_TOKEN")
     if not token:
         raise CLIError(
             "no token: pass --token or set DASHBOARD_TOKEN (printed by `dashboard serve`)"
         )
-    try:
-        data = json.loads(args.data)
-    except json.JSONDecodeError as exc:
-        raise CLIError(f"DATA is not valid JSON: {exc}") from None
-    body = json.dumps({"channel": args.channel, "event": args.event, "data": data}).encode()
+    return str(token)
+
+
+def _post_json(base: str, path: str, body: Any, token: str) -> Any:
+    """POST ``body`` as JSON with the publish token; the answer, or a one-line CLIError."""
     request = urllib.request.Request(
-        f"{base}/api/publish",
-        data=body,
+        f"{base}{path}",
+        data=json.dumps(body).encode(),
         method="POST",
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
@@ -256,6 +308,29 @@ def _publish(args: argparse.Namespace) -> int:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise CLIError(f"cannot reach {base}: {reason}") from None
+    return answer
+
+
+# -- notify -----------------------------------------------------------------------------
+
+
+def _notify(args: argparse.Namespace) -> int:
+    base = _check_url(args.url).rstrip("/")
+    token = _publish_token(args)
+    body: dict[str, Any] = {
+        "user": args.user,
+        "type": args.type,
+        "title": args.title,
+        "message": args.message,
+    }
+    if args.link is not None:
+        body["link"] = args.link
+    if args.data is not None:
+        try:
+            body["data"] = json.loads(args.data)
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"--data is not valid JSON: {exc}") from None
+    answer = _post_json(base, "/api/notifications", body, token)
     print(answer.get("id", answer))
     return 0
 

@@ -36,3 +36,12 @@ def isolated_database(tmp_path_factory: pytest.TempPathFactory):
     os.environ["DASHBOARD_DB"] = str(tmp_path_factory.mktemp("db") / "dashboard.sqlite3")
     yield
     os.environ.pop("DASHBOARD_DB", None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def offline_ai():
+    """No test reaches a real model: servers the suite starts (and their notebooks) use the
+    offline demo provider unless a test points them at its own fake server."""
+    saved = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("OPENAI_")}
+    yield
+    os.environ.update(saved)

@@ -14,6 +14,11 @@ EXPECTED = {
     "ValidationError", "create_dashboard", "encode_sse",
     # chat and presence (issue 3)
     "UserConnection", "ChatRoom", "PresenceList", "PusherClient", "TypingIndicator",
+    # notifications (issue 4)
+    "NotificationCenter", "notify",
+    # AI chat (issue 5)
+    "AIChat", "ChatMessage", "DemoProvider", "OpenAIProvider", "ProviderError",
+    "RemoteChatProvider", "provider_from_env",
 }  # fmt: skip
 
 

@@ -6,6 +6,7 @@ objects behind the same :class:`~dashboard.core.connection.EventStream` protocol
 in-process :class:`dashboard.hub.HubStream`.
 """
 
+from .ai import RemoteChatProvider
 from .api import APIError, DashboardAPI
 from .chat import RoomSession
 from .connection import UserConnection
@@ -42,6 +43,7 @@ __all__ = [
     "PusherClosedError",
     "PusherError",
     "PusherEvent",
+    "RemoteChatProvider",
     "RoomSession",
     "SigninError",
     "SubscriptionError",

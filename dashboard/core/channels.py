@@ -12,6 +12,11 @@ from collections.abc import Iterable
 from .errors import InvalidChannel
 
 MAX_CHANNEL_LENGTH = 164
+#: ``private-user-{user_id}``: one user's own channel (notifications, read state); the auth
+#: endpoint signs it only for that user.
+USER_CHANNEL_PREFIX = "private-user-"
+#: Notifications for everyone; any identified user may listen.
+BROADCAST_CHANNEL = "private-notifications"
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-=@,.;]{1,164}")
 
 
@@ -57,3 +62,9 @@ def channel_kind(name: str) -> ChannelKind:
     if name.startswith("private-"):
         return ChannelKind.PRIVATE
     return ChannelKind.PUBLIC
+
+
+def server_only(channel: str) -> bool:
+    """Whether only the server publishes on ``channel``: clients may listen, never send
+    (a client event there could impersonate a notification to every listener)."""
+    return channel.startswith(USER_CHANNEL_PREFIX) or channel == BROADCAST_CHANNEL

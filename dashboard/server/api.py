@@ -61,5 +61,10 @@ class HealthHandler(ApiHandler):
                 "subscribers": stats.subscribers,
                 "channels": stats.channels,
                 "published": stats.published,
+                "ai": (
+                    {"provider": ai.name, "model": ai.model, "label": ai.label}
+                    if (ai := self.ctx.ai) is not None
+                    else None
+                ),
             }
         )

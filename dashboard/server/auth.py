@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import json
 
-from ..core.channels import ChannelKind, channel_kind, validate_channel
+from ..core.channels import USER_CHANNEL_PREFIX, ChannelKind, channel_kind, validate_channel
 from ..core.errors import ValidationError
 from ..core.pusher_signatures import sign_channel, sign_user, validate_socket_id
 from ..core.user_tokens import UserIdentity
 from .base import ApiError, ApiHandler
 from .identity import require_user
-
-#: Channels only their owner may subscribe to: ``private-user-{user_id}``.
-USER_CHANNEL_PREFIX = "private-user-"
 
 
 def presence_channel_data(user: UserIdentity) -> str:

@@ -10,10 +10,13 @@ from typing import Any
 
 import tornado.web
 
+from ..ai.base import Provider
 from ..chat import ChatService
 from ..core.errors import PayloadTooLarge, ValidationError
 from ..core.presence import PresenceRoster
+from ..core.user_limits import KeyedRateLimiter
 from ..hub import Hub
+from ..notifications import NotificationService
 from .pusher_app import PusherApp
 
 log = logging.getLogger("dashboard.server")
@@ -36,8 +39,11 @@ class ServerContext:
             presence notices, which do not go through the hub.
         pusher_sockets: socket_id -> open Pusher connection, for unique ids and shutdown.
         chat: rooms and messages (``/api/rooms``); ``None`` when the server has no store.
+        notifications: per-user inboxes (``/api/notifications``); ``None`` without a store.
         allowed_origins: browser origins other than the server's own host that may open
             ``/api/events`` and ``/app/{key}`` (:mod:`dashboard.core.origins`); none by default.
+        ai: the model behind ``POST /api/chat``; ``None`` answers 503.
+        ai_limits: ``POST /api/chat`` requests per user: 20 a minute, 10 at once.
     """
 
     hub: Hub
@@ -52,16 +58,33 @@ class ServerContext:
     pusher_channels: dict[str, set[Any]] = field(default_factory=dict)
     pusher_sockets: dict[str, Any] = field(default_factory=dict)
     chat: ChatService | None = None
+    notifications: NotificationService | None = None
     allowed_origins: frozenset[str] = frozenset()
+    ai: Provider | None = None
+    ai_limits: KeyedRateLimiter = field(
+        default_factory=lambda: KeyedRateLimiter(rate=20 / 60, burst=10)
+    )
+
+
+#: The ``WWW-Authenticate`` header of a 401 that wants a bearer token.
+BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="dashboard"'}
 
 
 class ApiError(tornado.web.HTTPError):
-    """An HTTP error with a JSON body ``{"error": code, "message": message}``."""
+    """An HTTP error with a JSON body ``{"error": code, "message": message}``.
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    ``message`` is written for the client, whatever the status (a 503 says what is
+    unavailable); ``headers`` (``Retry-After``, ``WWW-Authenticate`` ...) go with the answer.
+    They must travel on the error: Tornado clears headers set before an error is sent.
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(status, reason=None)
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
 
 class ApiHandler(tornado.web.RequestHandler):
@@ -84,6 +107,10 @@ class ApiHandler(tornado.web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ApiError):
             code, message = exc.code, exc.message
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
+        elif status_code >= 500:  # unexpected: the details are for the server log only
+            code, message = "internal_error", "internal server error (see the server log)"
         elif isinstance(exc, tornado.web.HTTPError) and exc.log_message:
             code, message = (
                 "http_error",
@@ -91,8 +118,6 @@ class ApiHandler(tornado.web.RequestHandler):
             )
         else:
             code, message = "http_error", self._reason
-        if status_code >= 500:
-            code, message = "internal_error", "internal server error (see the server log)"
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": code, "message": message}))
 
@@ -125,10 +150,14 @@ class ApiHandler(tornado.web.RequestHandler):
         """
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            self.set_header("WWW-Authenticate", 'Bearer realm="dashboard"')
-            raise ApiError(401, "unauthorized", "send Authorization: Bearer <DASHBOARD_TOKEN>")
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send Authorization: Bearer <DASHBOARD_TOKEN>",
+                BEARER_CHALLENGE,
+            )
         if not hmac.compare_digest(token.strip().encode(), self.ctx.token.encode()):
-            raise ApiError(401, "unauthorized", "invalid token")
+            raise ApiError(401, "unauthorized", "invalid token", BEARER_CHALLENGE)
 
 
 class NotFoundHandler(ApiHandler):

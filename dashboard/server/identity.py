@@ -30,7 +30,7 @@ from ..core.user_tokens import (
     validate_name,
     verify_user_token,
 )
-from .base import ApiError, ApiHandler
+from .base import BEARER_CHALLENGE, ApiError, ApiHandler
 
 COOKIE_NAME = IDENTITY_COOKIE
 COOKIE_PURPOSE = IDENTITY_COOKIE_PURPOSE
@@ -52,8 +52,7 @@ def current_user(handler: ApiHandler) -> UserIdentity | None:
         try:
             return verify_user_token(secret, token.strip())
         except UserTokenError as exc:
-            handler.set_header("WWW-Authenticate", 'Bearer realm="dashboard"')
-            raise ApiError(401, exc.code, str(exc)) from None
+            raise ApiError(401, exc.code, str(exc), BEARER_CHALLENGE) from None
     panel_user = _panel_user(handler)
     if panel_user is not None:
         return panel_user
@@ -75,12 +74,12 @@ def require_user(handler: ApiHandler) -> UserIdentity:
     """
     user = current_user(handler)
     if user is None:
-        handler.set_header("WWW-Authenticate", 'Bearer realm="dashboard"')
         raise ApiError(
             401,
             "no_identity",
             'unidentified: log in, POST /api/identity {"name": ...}, '
             "or send Authorization: Bearer <user token>",
+            BEARER_CHALLENGE,
         )
     return user
 
@@ -115,7 +114,10 @@ class IdentityHandler(ApiHandler):
         user = current_user(self)
         if user is None:
             raise ApiError(
-                401, "no_identity", 'nobody: POST /api/identity {"name": ...} to pick a name'
+                401,
+                "no_identity",
+                'nobody: POST /api/identity {"name": ...} to pick a name',
+                BEARER_CHALLENGE,
             )
         self.write_json(_describe(user, self._source()))
 

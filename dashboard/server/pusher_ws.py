@@ -31,7 +31,7 @@ from typing import Any
 import tornado.iostream
 import tornado.websocket
 
-from ..core.channels import ChannelKind, channel_kind
+from ..core.channels import ChannelKind, channel_kind, server_only
 from ..core.errors import DashboardError, InvalidChannelData, ValidationError
 from ..core.events import Event
 from ..core.origins import matches_allowlist
@@ -339,6 +339,9 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
             return
         if channel not in self.channels:
             self._send(error(f"client event on {channel}, which this socket is not on"))
+            return
+        if server_only(channel):
+            self._send(error(f"only the server publishes on {channel}; client events are refused"))
             return
         if not self.bucket.allow():
             self._send(

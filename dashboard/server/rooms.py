@@ -22,7 +22,6 @@ server's files, go to the server log.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -47,17 +46,6 @@ log = logging.getLogger("dashboard.server")
 RETRY_AFTER = 2
 
 
-class StoreApiError(ApiError):
-    """An :class:`ApiError` for a store failure: a 5xx whose message the client should see,
-    plus headers such as ``Retry-After`` (Tornado clears headers set before an error)."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(status, code, message)
-        self.headers = headers or {}
-
-
 def store_error(exc: Exception) -> ApiError:
     """The HTTP answer to an error raised by the chat service or the store."""
     if isinstance(exc, ValidationError):
@@ -71,7 +59,7 @@ def store_error(exc: Exception) -> ApiError:
         return ApiError(409, exc.code, str(exc))
     if isinstance(exc, StoreUnavailable | StoreClosed):
         log.error("message store unavailable: %s", exc)
-        return StoreApiError(
+        return ApiError(
             503,
             "store_unavailable",
             "the message store is busy or unavailable (locked by another process, read-only "
@@ -80,30 +68,18 @@ def store_error(exc: Exception) -> ApiError:
         )
     if isinstance(exc, StoreCorrupt):
         log.error("message store corrupt: %s", exc)
-        return StoreApiError(
+        return ApiError(
             500,
             "store_corrupt",
             "the message database is corrupt; the server operator must restore or replace it "
             "(the server log says which file and how).",
         )
     log.error("message store error", exc_info=exc)
-    return StoreApiError(500, "store_error", "the message store failed (see the server log)")
+    return ApiError(500, "store_error", "the message store failed (see the server log)")
 
 
 class RoomsHandler(ApiHandler):
     """Shared by the room handlers: the chat service, the caller, and store error mapping."""
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if not isinstance(exc, StoreApiError):
-            super().write_error(status_code, **kwargs)
-            return
-        # The base class hides every 5xx as "internal error"; these are expected failures
-        # whose message is written for the client.
-        for name, value in exc.headers.items():
-            self.set_header(name, value)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": exc.code, "message": exc.message}))
 
     @property
     def chat(self) -> ChatService:

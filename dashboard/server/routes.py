@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import tornado.web
+
+from .ai_chat import ChatRelayHandler
 from .api import HealthHandler, PublishHandler
 from .auth import ChannelAuthHandler, UserAuthHandler
 from .base import NotFoundHandler, ServerContext
 from .identity import IdentityHandler
+from .notifications import notification_routes
 from .pusher_api import pusher_api_routes
 from .pusher_ws import PusherSocketHandler
 from .rooms import room_routes
 from .sse import EventStreamHandler
+
+#: Static files the pages load (the offline icon font); a path, so no Panel import here.
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "ui" / "assets"
+#: Points Bokeh's icons at the font in ASSETS_DIR (see dashboard/ui/assets/offline-icons.js).
+OFFLINE_ICONS = "/api/assets/offline-icons.js"
 
 
 def api_routes(ctx: ServerContext) -> list[tuple[str, Any, dict[str, Any]]]:
@@ -23,11 +33,14 @@ def api_routes(ctx: ServerContext) -> list[tuple[str, Any, dict[str, Any]]]:
         (r"/api/publish", PublishHandler, kwargs),
         (r"/api/health", HealthHandler, kwargs),
         (r"/api/identity", IdentityHandler, kwargs),
+        (r"/api/chat", ChatRelayHandler, kwargs),
         (r"/pusher/auth", ChannelAuthHandler, kwargs),
         (r"/pusher/user-auth", UserAuthHandler, kwargs),
         *pusher_api_routes(kwargs),
         (r"/apps/.*", NotFoundHandler, kwargs),
         *room_routes(kwargs),
+        *notification_routes(kwargs),
+        (r"/api/assets/(.*)", tornado.web.StaticFileHandler, {"path": str(ASSETS_DIR)}),
         (r"/api/.*", NotFoundHandler, kwargs),
         (r"/app/([^/]+)", PusherSocketHandler, kwargs),
     ]

@@ -16,13 +16,15 @@ from typing import Any
 import panel as pn
 
 from .. import __version__
+from ..ai import Provider, provider_from_env
 from ..chat import ChatService
 from ..hub import Hub
+from ..notifications import NotificationService
 from ..store import Store, store_from_url
 from .base import ServerContext
 from .pusher_app import DEFAULT_APP_ID, DEFAULT_APP_KEY, DEFAULT_APP_SECRET, PusherApp
 from .pusher_ws import close_all
-from .routes import api_routes
+from .routes import OFFLINE_ICONS, api_routes
 
 log = logging.getLogger("dashboard.server")
 
@@ -59,6 +61,9 @@ class DashboardServer:
             the user's identity everywhere (presence, chat, ``/pusher/auth``).
         cookie_secret: signs Panel's login cookie; when ``None``, derived from the app secret
             (logins survive a restart) unless that is the public default.
+        ai: the model behind ``POST /api/chat`` (:mod:`dashboard.ai`); when ``None``,
+            :func:`~dashboard.ai.provider_from_env` (OpenAI with ``OPENAI_API_KEY``, else
+            the offline demo).
 
     Usage::
 
@@ -86,6 +91,7 @@ class DashboardServer:
         store: Store | str | Path | None = None,
         basic_auth: str | None = None,
         cookie_secret: str | None = None,
+        ai: Provider | None = None,
     ) -> None:
         self.hub = hub or Hub()
         self.page = page
@@ -102,6 +108,7 @@ class DashboardServer:
         self.ctx = ServerContext(
             hub=self.hub, token=self.token, version=__version__, heartbeat=heartbeat, app=app
         )
+        self.ctx.ai = ai if ai is not None else provider_from_env()
         self.basic_auth = basic_auth
         self.cookie_secret = cookie_secret or _login_cookie_secret(app.secret)
         self._server: Any = None
@@ -109,6 +116,7 @@ class DashboardServer:
         self.store = store_from_url(store) if isinstance(store, str | Path) else store
         if self.store is not None:
             self.ctx.chat = ChatService(self.store, self.hub)
+            self.ctx.notifications = NotificationService(self.store, self.hub)
 
     @property
     def url(self) -> str:
@@ -141,6 +149,8 @@ class DashboardServer:
         origins |= set(self.websocket_origins)
         self.ctx.allowed_origins = frozenset(origins)
         pages = {"/": self.page} if self.page is not None else {}
+        # Every page of this process loads it: chat icons come from here, not from a CDN.
+        pn.config.js_files = {**pn.config.js_files, "dashboard_offline_icons": OFFLINE_ICONS}
         try:
             self._server = pn.serve(
                 pages,

@@ -6,9 +6,11 @@ Every component takes a subscription or a connection, never a URL: the feeds a
 and a remote server alike.
 """
 
+from .ai_chat import AIChat
 from .chart import LiveChart
 from .chat_room import ChatRoom
 from .live_feed import LiveFeed, format_event
+from .notifications import NotificationCenter
 from .presence import PresenceList
 from .session import NamePicker
 from .source import StreamSource
@@ -16,11 +18,13 @@ from .status import ConnectionBadge
 from .typing import TypingIndicator
 
 __all__ = [
+    "AIChat",
     "ChatRoom",
     "ConnectionBadge",
     "LiveChart",
     "LiveFeed",
     "NamePicker",
+    "NotificationCenter",
     "PresenceList",
     "StreamSource",
     "TypingIndicator",

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -26,6 +26,7 @@ from ..core.errors import DashboardError
 from ..store.base import Change, Message
 from .chat_render import CHAT_CSS, Notice, render_timeline
 from .source import RenderThrottle
+from .tasks import BackgroundTasks
 from .typing import TypingIndicator
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class ChatRoom(pn.viewable.Viewer):
         super().__init__(**params)
         self.session: RoomSession | None = None
         self._notices: deque[Notice] = deque(maxlen=MAX_NOTICES)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks()
         self._unlisten: list[Callable[[], None]] = []
         self._started = False
         self._switching = asyncio.Lock()
@@ -160,8 +161,7 @@ class ChatRoom(pn.viewable.Viewer):
 
     async def stop(self) -> None:
         """Leave the room. The connection stays open (its owner closes it)."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
         self._throttle.cancel()
         await self._leave()
 
@@ -201,7 +201,7 @@ class ChatRoom(pn.viewable.Viewer):
         self.rooms = sorted(set(self.rooms) | {self.room})
         self.selector.value = self.room
         if self._started and (self.session is None or self.session.room != self.room):
-            self._spawn(self._join(self.room))
+            self._tasks.spawn(self._join(self.room))
 
     @param.depends("rooms", watch=True)
     def _rooms_changed(self) -> None:
@@ -252,21 +252,11 @@ class ChatRoom(pn.viewable.Viewer):
 
     def _on_input(self, event: param.parameterized.Event) -> None:
         if self.session is not None:
-            self._spawn(self.session.typing(bool(event.new)))
+            self._tasks.spawn(self.session.typing(bool(event.new)))
 
     def _on_enter(self, _event: object) -> None:
-        self._spawn(self.send())
+        self._tasks.spawn(self.send())
 
     @param.depends("error", watch=True)
     def _show_error(self) -> None:
         self.error_line.object = f"<small>{escape(self.error)}</small>" if self.error else ""
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("chat room task failed", exc_info=task.exception())

@@ -123,3 +123,40 @@ def test_chat_and_presence_notebook_chats_with_a_served_dashboard(dashboard_url)
         str(output.get("data", {})) for cell in notebook.cells for output in cell.get("outputs", [])
     )
     assert "cdn.bokeh.org" not in html and "cdn.holoviz.org" not in html
+
+
+def test_ai_chat_notebook_streams_in_process_and_from_a_served_dashboard(dashboard_url):
+    notebook = execute(NOTEBOOKS / "04_ai_chat.ipynb", {"DASHBOARD_URL": dashboard_url})
+    text = stream_text(notebook)
+    local = re.search(r"in-process demo: (\d+) words, provider demo", text)
+    assert local and int(local.group(1)) > 20, text
+    stopped = re.search(r"stopped: True, kept (\d+) words, streaming False", text)
+    assert stopped and 0 < int(stopped.group(1)) < int(local.group(1)), text
+    remote = re.search(r"remote dashboard: (\d+) words from \S+", text)
+    assert remote and int(remote.group(1)) > 20, text
+    assert "closed" in text
+    assert not [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+
+
+def test_notifications_notebook_sends_to_and_reads_from_a_served_dashboard(dashboard_url):
+    notebook = execute(
+        NOTEBOOKS / "03_notifications.ipynb",
+        {"DASHBOARD_URL": dashboard_url, "DASHBOARD_TOKEN": "nb"},
+    )
+    text = stream_text(notebook)
+    assert re.search(r"inbox: \d+ notifications, \d+ unread", text), text
+    assert re.search(r"sent notification \d+; unread now [2-9]", text), text
+    assert "'Nightly export finished'" in text, text
+    assert "refused: 400: type must be one of" in text, text
+    assert "after mark all read: 0 unread" in text and "closed" in text, text
+    assert not [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]

@@ -257,6 +257,18 @@ async def test_client_events_are_rejected_where_not_allowed(connect):
     assert (await client.recv())["event"] == "pusher:error"
 
 
+@pytest.mark.parametrize("channel", ["private-notifications", "private-user-ann"])
+async def test_nobody_sends_client_events_on_notification_channels(connect, channel):
+    # Listeners trust what arrives there: only the server may publish on them.
+    ann, bob = await connect(), await connect()
+    for client in (ann, bob):
+        assert (await client.subscribe(channel))["event"].endswith("succeeded")
+    await ann.send("client-notification", {"title": "fake"}, channel=channel)
+    refusal = await ann.recv()
+    assert refusal["event"] == "pusher:error" and "only the server" in refusal["data"]["message"]
+    await bob.nothing_pending()
+
+
 async def test_client_event_rate_limit_hits_only_the_sender(connect):
     ann, bob, cat = await connect(), await connect(), await connect()
     for client in (ann, bob, cat):

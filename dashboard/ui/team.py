@@ -1,0 +1,96 @@
+"""Everything on a page that speaks as its viewer: who's here, their name, the chat room, the
+notification center and the assistant, with one life cycle.
+
+A :class:`Viewer` says who is looking (their :class:`~dashboard.client.UserConnection`) and
+what answers their questions; :class:`TeamPanel` builds the components for them, joins when
+the browser has loaded the page and leaves as soon as it goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import panel as pn
+from panel.io.notifications import NotificationArea
+
+from ..ai.base import Provider
+from ..client.connection import UserConnection
+from ..core.errors import DashboardError
+from .ai_chat import AIChat
+from .chat_room import ChatRoom
+from .notifications import NotificationCenter
+from .presence import PresenceList
+from .session import NamePicker, when_browser_leaves
+from .tasks import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who looks at a page.
+
+    Attributes:
+        connection: their connection; the page owns it and closes it when the browser leaves.
+        guest: whether it speaks for a session-only guest (the page offers to pick a name).
+        assistant: what answers their questions in the AI chat; no AI chat when ``None``.
+    """
+
+    connection: UserConnection
+    guest: bool = False
+    assistant: Provider | None = None
+
+
+class TeamPanel:
+    """The viewer's components and their life cycle; place the parts where the page wants.
+
+    Attributes:
+        presence: who's here (``presence-dashboard``).
+        name: the name picker (hidden when a login fixes the name).
+        chat: the chat room, in ``#lobby`` first.
+        notifications: the bell, list and toasts.
+        toasts: the notification area the toasts go to; give it to the page's template.
+        assistant: the AI chat, when the viewer has an assistant.
+    """
+
+    def __init__(self, viewer: Viewer) -> None:
+        self.connection = viewer.connection
+        self.toasts = NotificationArea()
+        self.presence = PresenceList()
+        # Panel's login fixes the name; otherwise the visitor may pick one.
+        self.name = NamePicker(guest=viewer.guest, editable=not pn.state.user)
+        self.chat = ChatRoom(connection=viewer.connection, room="lobby", height=300)
+        self.notifications = NotificationCenter(
+            connection=viewer.connection, toasts=self.toasts, dropdown=True
+        )
+        self.assistant = AIChat(provider=viewer.assistant, height=420) if viewer.assistant else None
+        self._tasks = BackgroundTasks()
+
+    def start(self) -> None:
+        """Join presence, the chat and the inbox (call it on load); leave when the browser
+        goes, within about a second rather than when Bokeh reaps the session."""
+        when_browser_leaves(self.stop)
+        self._tasks.spawn(self._join())
+
+    def stop(self) -> None:
+        """Stop the components' own tasks and close the connection (leaving every channel).
+        Idempotent: it runs when the browser leaves and again when the session ends."""
+        self._tasks.spawn(self._leave())
+
+    async def _join(self) -> None:
+        try:
+            self.name.identity = await self.connection.connect()
+            self.presence.follow(await self.connection.join_presence())
+        except DashboardError as exc:
+            log.warning("this session could not join presence: %s", exc)
+        # Both report their own failures on the page.
+        await asyncio.gather(self.chat.start(), self.notifications.start())
+
+    async def _leave(self) -> None:
+        if self.assistant is not None:
+            self.assistant.stop()  # an answer still streaming stops its upstream request
+        await self.notifications.stop()
+        await self.chat.stop()
+        await self.connection.aclose()
