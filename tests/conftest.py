@@ -45,3 +45,44 @@ def offline_ai():
     saved = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("OPENAI_")}
     yield
     os.environ.update(saved)
+
+
+@pytest.fixture
+async def store_server(tmp_path):
+    """A real DashboardServer with a real SQLite store: chat rooms and notification inboxes."""
+    from dashboard.server import DashboardServer
+
+    server = DashboardServer(port=0, store=tmp_path / "dashboard.sqlite3")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def connect_user(store_server):
+    """``connect_user(user_id, name=None, **options)``: a UserConnection to ``store_server`` as
+    that user (a token signed with its secret); every one is closed after the test."""
+    from dashboard.client.connection import UserConnection
+    from dashboard.core.user_tokens import issue_user_token
+
+    opened: list[UserConnection] = []
+
+    def connect(user_id: str, name: str | None = None, **options) -> UserConnection:
+        secret, key = store_server.ctx.app.secret, store_server.ctx.app.key
+        token = issue_user_token(secret, user_id, name or user_id.title())
+        opened.append(UserConnection(store_server.url, key, token, **options))
+        return opened[-1]
+
+    yield connect
+    for connection in opened:
+        await connection.aclose()
+
+
+@pytest.fixture
+async def fake():
+    """A fake OpenAI-compatible server (tests/fake_openai.py) on a free loopback port."""
+    from tests.fake_openai import FakeOpenAI
+
+    server = await FakeOpenAI().start()
+    yield server
+    await server.stop()

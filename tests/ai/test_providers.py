@@ -23,13 +23,6 @@ from tests.fake_openai import LEAKY_KEY, FakeOpenAI
 ASK = [ChatMessage("user", "What is this dashboard doing?")]
 
 
-@pytest.fixture
-async def fake():
-    server = await FakeOpenAI().start()
-    yield server
-    await server.stop()
-
-
 def openai_provider(fake: FakeOpenAI, **kwargs) -> OpenAIProvider:
     return OpenAIProvider("fake-model", api_key=LEAKY_KEY, base_url=fake.base_url, **kwargs)
 

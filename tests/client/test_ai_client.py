@@ -10,16 +10,9 @@ from dashboard.ai import ChatMessage, DemoProvider, OpenAIProvider, ProviderErro
 from dashboard.client.ai import RemoteChatProvider
 from dashboard.core.user_tokens import issue_user_token
 from dashboard.server import DashboardServer
-from tests.fake_openai import LEAKY_KEY, FakeOpenAI
+from tests.fake_openai import LEAKY_KEY
 
 ASK = [ChatMessage("user", "What is this dashboard doing?")]
-
-
-@pytest.fixture
-async def fake():
-    server = await FakeOpenAI().start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

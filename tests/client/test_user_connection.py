@@ -11,43 +11,23 @@ from dashboard.client.api import APIError
 from dashboard.client.connection import UserConnection
 from dashboard.core.connection import ConnectionState
 from dashboard.core.errors import InvalidChannel
-from dashboard.core.user_tokens import issue_user_token
-from dashboard.server import DashboardServer
 from dashboard.server.pusher_ws import close_all
 from tests.waiting import until
 
 
 @pytest.fixture
-async def server(tmp_path):
-    srv = DashboardServer(port=0, store=tmp_path / "chat.sqlite3")
-    await srv.start()
-    yield srv
-    await srv.stop()
+def server(store_server):
+    return store_server
 
 
 @pytest.fixture
-def connect(server):
-    """Builds a connection for a user; the caller closes it."""
-
-    def make(user_id: str, name: str, **options: object) -> UserConnection:
-        token = issue_user_token(server.ctx.app.secret, user_id, name)
-        return UserConnection(server.url, server.ctx.app.key, token, **options)
-
-    return make
+def ada(connect_user):
+    return connect_user("ada")
 
 
 @pytest.fixture
-async def ada(connect):
-    connection = connect("ada", "Ada")
-    yield connection
-    await connection.aclose()
-
-
-@pytest.fixture
-async def bob(connect):
-    connection = connect("bob", "Bob", reconnect_delay=0.3)
-    yield connection
-    await connection.aclose()
+def bob(connect_user):
+    return connect_user("bob", reconnect_delay=0.3)
 
 
 async def test_join_gets_history_then_live_messages_without_gaps(server, ada, bob):
@@ -144,7 +124,7 @@ async def test_messages_missed_while_disconnected_are_fetched_again(server, ada,
     assert bob.pusher.status.state is ConnectionState.OPEN
 
 
-async def test_bad_room_names_and_tokens_are_clear_errors(server, connect, ada):
+async def test_bad_room_names_and_tokens_are_clear_errors(server, ada):
     with pytest.raises(InvalidChannel, match="invalid room name"):
         await ada.join_room("no spaces please")
     with pytest.raises(InvalidChannel):

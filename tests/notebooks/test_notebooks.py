@@ -70,6 +70,15 @@ def execute(path: Path, env: dict[str, str]):
     return notebook
 
 
+def error_outputs(notebook) -> list:
+    return [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+
+
 def stream_text(notebook) -> str:
     return "".join(
         output.get("text", "")
@@ -88,13 +97,7 @@ def test_live_feed_notebook_runs_offline_against_both_sources(dashboard_url):
     assert local and int(local.group(1)) >= 5, text
     assert remote and int(remote.group(1)) >= 3, text
     assert "stopped" in text
-    errors = [
-        output
-        for cell in notebook.cells
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
-    assert errors == []
+    assert error_outputs(notebook) == []
     # Rendered inline: the widgets' JavaScript is in the notebook, not fetched from a CDN.
     html = "".join(
         str(output.get("data", {})) for cell in notebook.cells for output in cell.get("outputs", [])
@@ -113,12 +116,7 @@ def test_chat_and_presence_notebook_chats_with_a_served_dashboard(dashboard_url)
     assert "typing after the message: ''" in text, text
     assert "'Bob: Hi Analyst! (edited)'" in text, text
     assert "after bob left: 1 here" in text and "closed" in text, text
-    assert not [
-        output
-        for cell in notebook.cells
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
+    assert error_outputs(notebook) == []
     html = "".join(
         str(output.get("data", {})) for cell in notebook.cells for output in cell.get("outputs", [])
     )
@@ -135,12 +133,7 @@ def test_ai_chat_notebook_streams_in_process_and_from_a_served_dashboard(dashboa
     remote = re.search(r"remote dashboard: (\d+) words from \S+", text)
     assert remote and int(remote.group(1)) > 20, text
     assert "closed" in text
-    assert not [
-        output
-        for cell in notebook.cells
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
+    assert error_outputs(notebook) == []
 
 
 def test_notifications_notebook_sends_to_and_reads_from_a_served_dashboard(dashboard_url):
@@ -154,9 +147,4 @@ def test_notifications_notebook_sends_to_and_reads_from_a_served_dashboard(dashb
     assert "'Nightly export finished'" in text, text
     assert "refused: 400: type must be one of" in text, text
     assert "after mark all read: 0 unread" in text and "closed" in text, text
-    assert not [
-        output
-        for cell in notebook.cells
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
+    assert error_outputs(notebook) == []

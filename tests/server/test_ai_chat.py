@@ -13,17 +13,10 @@ from dashboard.core.ai_stream import ChatDelta, ChatDone, ChatFailure, parse_cha
 from dashboard.core.user_limits import KeyedRateLimiter
 from dashboard.core.user_tokens import issue_user_token
 from dashboard.server import DashboardServer
-from tests.fake_openai import LEAKY_KEY, Boom, FakeOpenAI
+from tests.fake_openai import LEAKY_KEY, Boom
 from tests.server.helpers import TOKEN, RawStream
 
 ASK = {"messages": [{"role": "user", "content": "What is this dashboard doing?"}]}
-
-
-@pytest.fixture
-async def fake():
-    server = await FakeOpenAI().start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

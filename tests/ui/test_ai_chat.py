@@ -14,13 +14,6 @@ from tests.waiting import until
 
 
 @pytest.fixture
-async def fake():
-    server = await FakeOpenAI().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def openai_chat(fake):
     provider = OpenAIProvider("fake-model", api_key=LEAKY_KEY, base_url=fake.base_url)
     yield AIChat(provider=provider)

@@ -65,32 +65,20 @@ def test_timeline_is_written_newest_first_with_notices_in_time_order():
 
 
 @pytest.fixture
-async def server(tmp_path):
-    srv = DashboardServer(port=0, store=tmp_path / "chat.sqlite3")
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
-def connection_for(server: DashboardServer, user_id: str, name: str) -> UserConnection:
-    token = issue_user_token(server.ctx.app.secret, user_id, name)
-    return UserConnection(server.url, server.ctx.app.key, token)
+def server(store_server):
+    return store_server
 
 
 @pytest.fixture
-async def ada_room(server):
-    connection = connection_for(server, "ada", "Ada")
-    room = ChatRoom(connection=connection, room="lobby")
+async def ada_room(connect_user):
+    room = ChatRoom(connection=connect_user("ada"), room="lobby")
     yield room
     await room.stop()
-    await connection.aclose()
 
 
 @pytest.fixture
-async def bob(server):
-    connection = connection_for(server, "bob", "Bob")
-    yield connection
-    await connection.aclose()
+def bob(connect_user):
+    return connect_user("bob")
 
 
 async def test_shows_history_then_live_messages(server, ada_room, bob):
@@ -154,7 +142,8 @@ async def test_switching_rooms_leaves_the_old_one(ada_room, bob):
 async def test_a_server_without_chat_is_a_clear_error():
     srv = DashboardServer(port=0)  # no store: no rooms
     await srv.start()
-    connection = connection_for(srv, "ada", "Ada")
+    token = issue_user_token(srv.ctx.app.secret, "ada", "Ada")
+    connection = UserConnection(srv.url, srv.ctx.app.key, token)
     try:
         room = ChatRoom(connection=connection)
         await room.start()

@@ -89,31 +89,16 @@ def test_read_and_unread_entries_and_the_badge_differ():
 
 
 @pytest.fixture
-async def server(tmp_path):
-    srv = DashboardServer(port=0, store=tmp_path / "inbox.sqlite3")
-    await srv.start()
-    yield srv
-    await srv.stop()
+def server(store_server):
+    return store_server
 
 
 @pytest.fixture
-def connect(server):
-    opened: list[UserConnection] = []
-
-    def make(user_id: str) -> UserConnection:
-        token = issue_user_token(server.ctx.app.secret, user_id, user_id.title())
-        opened.append(UserConnection(server.url, server.ctx.app.key, token))
-        return opened[-1]
-
-    return make
-
-
-@pytest.fixture
-async def centers(connect):
+async def centers(connect_user):
     made: list[NotificationCenter] = []
 
     async def make(user_id: str) -> NotificationCenter:
-        center = NotificationCenter(connection=connect(user_id), toasts=NotificationArea())
+        center = NotificationCenter(connection=connect_user(user_id), toasts=NotificationArea())
         await center.start()
         made.append(center)
         return center
@@ -121,7 +106,6 @@ async def centers(connect):
     yield make
     for center in made:
         await center.stop()
-        await center.connection.aclose()
 
 
 def toasts(center: NotificationCenter) -> list[str]:
@@ -163,7 +147,7 @@ async def test_marking_read_reaches_the_users_other_sessions(server, centers):
     assert all(n.read for n in tab1.notifications) and tab1.mark_all.disabled
 
 
-async def test_a_server_without_a_store_is_a_clear_error(connect):
+async def test_a_server_without_a_store_is_a_clear_error():
     srv = DashboardServer(port=0)
     await srv.start()
     token = issue_user_token(srv.ctx.app.secret, "ada", "Ada")
