@@ -47,19 +47,14 @@ class ChatRelayHandler(ApiHandler):
             raise ApiError(status, exc.code, str(exc)) from None
         wait = self.ctx.ai_limits.acquire(user.user_id)
         if wait:
-            seconds = math.ceil(wait)
-            # Answered here, not raised: send_error() would clear the Retry-After header.
-            self.set_header("Retry-After", str(seconds))
-            limits = self.ctx.ai_limits
-            self.write_json(
-                {
-                    "error": "rate_limited",
-                    "message": f"too many chat requests: at most {limits.burst} at once and "
-                    f"{round(limits.rate * 60)} per minute; retry in {seconds} s",
-                },
-                status=429,
+            seconds, limits = math.ceil(wait), self.ctx.ai_limits
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many chat requests: at most {limits.burst} at once and "
+                f"{round(limits.rate * 60)} per minute; retry in {seconds} s",
+                {"Retry-After": str(seconds)},
             )
-            return
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
@@ -67,12 +62,15 @@ class ChatRelayHandler(ApiHandler):
         if stream is not None:
             stream.set_nodelay(True)  # small chunks must not wait for the previous ACK
         self._relay = asyncio.ensure_future(self._pump(provider.stream(messages)))
+        self.ctx.chat_relays.add(self)
         try:
             await self._relay
         except asyncio.CancelledError:
             if not self._relay.cancelled():
                 raise  # this handler itself was cancelled, not the relay
-            return  # the client left; on_connection_close cancelled the relay
+            return  # the client left (or the server stops): the relay was cancelled
+        finally:
+            self.ctx.chat_relays.discard(self)
         if not self._socket_closed():
             self.finish()
 
@@ -100,6 +98,10 @@ class ChatRelayHandler(ApiHandler):
             await _aclose(chunks)
 
     def on_connection_close(self) -> None:
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Stop relaying: the provider's stream, and with it the upstream request, closes."""
         if self._relay is not None and not self._relay.done():
             self._relay.cancel()
 

@@ -33,6 +33,7 @@ class ServerContext:
         retry_ms: reconnect delay suggested to SSE clients.
         max_body_bytes: largest request body accepted by JSON endpoints.
         streams: the open SSE handlers, for health and shutdown.
+        chat_relays: the ``/api/chat`` answers streaming now, cancelled on shutdown.
         app: the Pusher app served at ``/app/{key}``.
         roster: who is on each presence channel, one for the whole server.
         pusher_channels: channel -> the open Pusher connections subscribed to it, for
@@ -53,6 +54,7 @@ class ServerContext:
     retry_ms: int = 3000
     max_body_bytes: int = 64 * 1024
     streams: set[Any] = field(default_factory=set)
+    chat_relays: set[Any] = field(default_factory=set)
     app: PusherApp = field(default_factory=PusherApp)
     roster: PresenceRoster = field(default_factory=PresenceRoster)
     pusher_channels: dict[str, set[Any]] = field(default_factory=dict)

@@ -177,6 +177,8 @@ class DashboardServer:
     async def stop(self) -> None:
         """Close the SSE streams cleanly, then stop listening."""
         await self.hub.stop()  # ends every subscription, so each stream handler finishes
+        for relay in list(self.ctx.chat_relays):
+            relay.cancel()  # closes each upstream model request
         close_all(self.ctx)  # Pusher sockets without a subscription
         await asyncio.sleep(0)  # let the handlers write their last chunk
         if self._server is not None:

@@ -158,3 +158,23 @@ async def test_client_disconnect_closes_the_upstream_within_one_chunk(server, fa
         response.close()  # drop the connection mid-answer
     await asyncio.wait_for(fake.closed.wait(), 2)
     assert fake.sent_before_close is not None and fake.sent_before_close <= 3 + 1
+
+
+async def test_server_shutdown_closes_answers_still_streaming(fake):
+    fake.tokens = [f"t{i} " for i in range(100)]
+    fake.delay = 0.05
+    provider = OpenAIProvider("fake-model", api_key=LEAKY_KEY, base_url=fake.base_url)
+    srv = DashboardServer(port=0, token=TOKEN, ai=provider)
+    await srv.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            response = await chat(http, srv)
+            stream = RawStream(response)
+            assert parse_chat_event(await stream.next()) == ChatDelta("t0 ")
+            await srv.stop()
+            await asyncio.wait_for(fake.closed.wait(), 2)  # the model request was closed
+            assert srv.ctx.chat_relays == set()
+            response.close()
+    finally:
+        await srv.stop()
+        await provider.aclose()
