@@ -1,9 +1,11 @@
-"""Network subscriptions with reconnect (aiohttp only).
+"""Network clients with reconnect (aiohttp only).
 
 :class:`SSESubscription` reads any Server-Sent Events URL like a browser's EventSource;
 :class:`HubEventStream` turns a hub server's stream into :class:`~dashboard.core.events.Event`
 objects behind the same :class:`~dashboard.core.connection.EventStream` protocol as the
-in-process :class:`dashboard.hub.HubStream`.
+in-process :class:`dashboard.hub.HubStream`. :class:`PusherClient` speaks the Pusher protocol;
+:class:`UserConnection` is one user's presence, chat rooms and inbox on a dashboard server;
+:class:`RemoteChatProvider` asks a dashboard's model through ``/api/chat``.
 """
 
 from .ai import RemoteChatProvider

@@ -53,6 +53,7 @@ class Subscription:
         self._waiter: asyncio.Future[None] | None = None
         self._on_close = on_close
         self._direct: Callable[[Event], bool] | None = None
+        self._on_backlog: Callable[[], None] | None = None
         self._close_callbacks: list[Callable[[Subscription], None]] = []
 
     # -- called by the hub -------------------------------------------------------------
@@ -125,6 +126,16 @@ class Subscription:
         """
         self._direct = consume
 
+    def set_backlog_callback(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback()`` when events queue up while no task waits in :meth:`next_batch`.
+
+        With a direct consumer, most connections never queue anything; this lets them start
+        a draining task only when there is a backlog, instead of keeping one parked (about
+        1 KB per idle connection). The drainer takes batches with :meth:`next_nowait` and may
+        end once the queue is empty: the next backlog calls ``callback`` again.
+        """
+        self._on_backlog = callback
+
     def qsize(self) -> int:
         return len(self._queue)
 
@@ -192,3 +203,5 @@ class Subscription:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        elif self._queue and self._on_backlog is not None and self.closed_reason is None:
+            self._on_backlog()

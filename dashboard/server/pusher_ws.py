@@ -299,7 +299,7 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
             self.subscription = subscription
             subscription.set_direct_consumer(self._write_now)
             subscription.add_close_callback(self._on_subscription_closed)
-            self._drainer = asyncio.get_running_loop().create_task(self._drain(subscription))
+            subscription.set_backlog_callback(self._start_draining)
         else:
             await self.ctx.hub.add_channel(self.subscription, channel)
 
@@ -445,17 +445,33 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
         self._send_event(event)
         return True
 
+    def _start_draining(self) -> None:
+        """The subscription's backlog callback: events queued while the socket was busy."""
+        # A running drainer is parked on a write and takes the new events when it resumes;
+        # it only ends after finding the queue empty, with no await in between.
+        if self._drainer is None or self._drainer.done():
+            subscription = self.subscription
+            if subscription is not None:
+                loop = asyncio.get_running_loop()
+                self._drainer = loop.create_task(self._drain(subscription))
+
     async def _drain(self, subscription: Subscription) -> None:
-        """Write what queued while the socket was busy, a batch at a time."""
+        """Write what queued while the socket was busy, a batch at a time, until none is left
+        (the task exists only while there is a backlog: see ``set_backlog_callback``)."""
         while True:
-            batch = await subscription.next_batch(BATCH_LIMIT)
-            if not batch:
-                return  # closed: client gone, overflow or shutdown
+            # Never more unfinished writes than the slow-client limit allows: a batch only
+            # fills the room left next to the write that made the socket busy.
+            room = self.ctx.app.max_pending_writes - self._pending_writes
+            batch = subscription.next_nowait(min(BATCH_LIMIT, room)) if room > 0 else []
+            if not batch and room > 0:
+                return
             for event in batch:
                 self._send_event(event)
             last = self._last_write
             if last is not None and not last.done():
                 await asyncio.wait([last])
+            elif not batch:
+                return  # no room, yet nothing pending: cannot happen; never spin
 
     def _on_subscription_closed(self, subscription: Subscription) -> None:
         if self._closed:

@@ -1,9 +1,9 @@
-"""Panel components: live event feeds and charts, chat, typing and presence.
+"""Panel components: live feeds and charts, chat, typing, presence, notifications, AI chat.
 
-Every component takes a subscription or a connection, never a URL: the feeds a
-:class:`StreamSource` (one subscription, shared per page), the chat a
-:class:`~dashboard.client.UserConnection`. The same components run against an in-kernel hub
-and a remote server alike.
+Every component takes a subscription, a connection or a provider, never a URL: the feeds a
+:class:`StreamSource` (one subscription, shared per page), the chat, presence and notification
+components a :class:`~dashboard.client.UserConnection`, the AI chat a provider. The same
+components run against an in-kernel hub and a remote server alike.
 """
 
 from .ai_chat import AIChat

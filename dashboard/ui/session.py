@@ -30,6 +30,7 @@ from ..core.user_tokens import (
     verify_user_token,
 )
 from .source import session_detached
+from .tasks import BackgroundTasks
 
 #: Seconds between two looks at whether the browser is still connected.
 LEAVE_POLL_INTERVAL = 0.5
@@ -78,9 +79,7 @@ def when_browser_leaves(callback: Callable[[], Any]) -> Callable[[], None]:
         if asyncio.iscoroutine(result):
             await result
 
-    task = asyncio.get_running_loop().create_task(watch(), name="dashboard-browser-watch")
-    _WATCHERS.add(task)  # the loop keeps only weak references to tasks
-    task.add_done_callback(_WATCHERS.discard)
+    task = _WATCHERS.spawn(watch())
 
     def stop() -> None:
         task.cancel()
@@ -88,7 +87,7 @@ def when_browser_leaves(callback: Callable[[], Any]) -> Callable[[], None]:
     return stop
 
 
-_WATCHERS: set[asyncio.Task[None]] = set()
+_WATCHERS = BackgroundTasks()
 
 
 class NamePicker(pn.viewable.Viewer):

@@ -32,8 +32,11 @@ log = logging.getLogger(__name__)
 class Viewer:
     """Who looks at a page.
 
+    The page owns the connection and the assistant: it closes both when the browser leaves,
+    so give each page its own (:func:`dashboard.app.session_viewer` does).
+
     Attributes:
-        connection: their connection; the page owns it and closes it when the browser leaves.
+        connection: their connection.
         guest: whether it speaks for a session-only guest (the page offers to pick a name).
         assistant: what answers their questions in the AI chat; no AI chat when ``None``.
     """
@@ -56,6 +59,7 @@ class TeamPanel:
     """
 
     def __init__(self, viewer: Viewer) -> None:
+        self.viewer = viewer
         self.connection = viewer.connection
         self.toasts = NotificationArea()
         self.presence = PresenceList()
@@ -94,3 +98,6 @@ class TeamPanel:
         await self.notifications.stop()
         await self.chat.stop()
         await self.connection.aclose()
+        aclose = getattr(self.viewer.assistant, "aclose", None)
+        if aclose is not None:
+            await aclose()  # e.g. a RemoteChatProvider's HTTP session

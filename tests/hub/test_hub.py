@@ -196,3 +196,26 @@ async def test_direct_consumer_takes_events_only_while_nothing_is_queued(make_hu
     for i in range(4, 8):  # a consumer that stays busy still hits the queue bound
         await hub.publish("a", "x", i)
     assert sub.closed_reason == OVERFLOW
+
+
+async def test_a_backlog_is_reported_only_when_nobody_waits(make_hub):
+    hub = make_hub()
+    sub = await hub.subscribe(["a"])
+    busy = [True]
+    backlogs: list[int] = []
+    sub.set_direct_consumer(lambda event: not busy[0])
+    sub.set_backlog_callback(lambda: backlogs.append(sub.qsize()))
+    await hub.publish("a", "x", 1)  # declined by the busy consumer: queued, reported
+    await hub.publish("a", "x", 2)
+    assert backlogs == [1, 2] and [e.data for e in sub.next_nowait()] == [1, 2]
+    busy[0] = False
+    await hub.publish("a", "x", 3)  # taken directly: no backlog
+    assert backlogs == [1, 2] and sub.qsize() == 0
+    busy[0] = True
+    waiting = asyncio.ensure_future(sub.next_batch())
+    await asyncio.sleep(0)
+    await hub.publish("a", "x", 4)  # a task waits: it is woken instead
+    assert [e.data for e in await waiting] == [4] and backlogs == [1, 2]
+    sub.close()
+    await hub.publish("a", "x", 5)
+    assert backlogs == [1, 2]

@@ -455,3 +455,18 @@ async def test_a_client_that_stops_reading_is_disconnected(http):
             assert await asyncio.wait_for(reader, 5) == published  # it lost nothing
     finally:
         await srv.stop()
+
+
+async def test_a_burst_to_a_busy_socket_arrives_whole_and_in_order(connect, pusher_server):
+    # Megabytes at once fill the socket, so later events queue and a drainer writes them.
+    client = await connect()
+    await client.subscribe("burst")
+    payload = "x" * 9000
+    for n in range(900):
+        await pusher_server.hub.publish("burst", "e", {"n": n, "pad": payload})
+    handler = pusher_server.ctx.pusher_sockets[client.socket_id]
+    assert handler._drainer is not None  # the backlog path was taken
+    received = [json.loads((await client.recv(10))["data"])["n"] for _ in range(900)]
+    assert received == list(range(900))
+    await client.nothing_pending()
+    assert handler._drainer.done()  # no task is parked once the backlog is gone
