@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..core.channels import BROADCAST_CHANNEL, USER_CHANNEL_PREFIX, ChannelKind, channel_kind
+from ..core.channels import (
+    BROADCAST_CHANNEL,
+    USER_CHANNEL_PREFIX,
+    ChannelKind,
+    channel_kind,
+    server_only,
+)
 from .base import ApiError, ApiHandler
 from .identity import require_user
 
@@ -32,7 +38,7 @@ def check_stream_channels(handler: ApiHandler, channels: Sequence[str]) -> None:
     for name in channels:
         if channel_kind(name) is ChannelKind.PUBLIC:
             continue
-        if name == BROADCAST_CHANNEL or name.startswith(USER_CHANNEL_PREFIX):
+        if server_only(name):  # the notification channels
             identity_bound.append(name)
             continue
         # Private and presence channels need a signed subscription, which this endpoint
