@@ -56,6 +56,10 @@ class LoadClient:
         last_data: ``time.monotonic()`` of the latest read on any stream.
     """
 
+    #: How a tick event's sequence number and send time look in the received bytes.
+    seq_marker = _SEQ
+    send_time_pattern = _SEND_TIME
+
     def __init__(self, host: str, port: int, path: str, sample_every: int = 4) -> None:
         self.address = (host, port)
         self.request = (
@@ -148,15 +152,22 @@ class LoadClient:
             return
         complete, stream.tail = buf[: end + 2], buf[end + 2 :]
         stream.ready = True
-        last = complete.rfind(_SEQ)
+        self._count(stream, complete, now)  # nothing for the connected frame or a heartbeat
+
+    def _count(self, stream: Stream, complete: bytes, now: float) -> bool:
+        """Record the tick events in ``complete`` (whole frames); False when there are none."""
+        seq = self.seq_marker
+        last = complete.rfind(seq)
         if last < 0:
-            return  # the connected frame or a heartbeat
-        start = last + len(_SEQ)
+            return False
+        start = last + len(seq)
         stream.last_seq = int(complete[start : complete.index(b",", start)])
         if self.recording:
-            self.frames += complete.count(_SEQ)
+            self.frames += complete.count(seq)
             if stream.timed:
-                self.latencies.extend([now - float(t) for t in _SEND_TIME.findall(complete)])
+                sent = self.send_time_pattern.findall(complete)
+                self.latencies.extend([now - float(t) for t in sent])
+        return True
 
     def _close(self, stream: Stream) -> None:
         self.closed += 1

@@ -60,6 +60,10 @@ def _pusher(event: str, **fields: Any) -> bytes:
 class WsLoadClient(LoadClient):
     """Holds Pusher WebSocket connections to ``ws://host:port/path``, all on ``channel``."""
 
+    # The event's data is a JSON string inside the frame, so its quotes arrive escaped.
+    seq_marker = _SEQ
+    send_time_pattern = _SEND_TIME
+
     def __init__(
         self, host: str, port: int, path: str, channel: str = "bench", sample_every: int = 4
     ) -> None:
@@ -106,17 +110,9 @@ class WsLoadClient(LoadClient):
         complete, stream.tail = buf[:pos], buf[pos:]
         if _PUSHER_PING in complete and not self._send(stream, self.pong):
             return  # closed
-        last = complete.rfind(_SEQ)
-        if last < 0:  # connection_established, subscription_succeeded, ping
-            if _SUBSCRIBED in complete:
-                stream.ready = True
-            return
-        start = last + len(_SEQ)
-        stream.last_seq = int(complete[start : complete.index(b",", start)])
-        if self.recording:
-            self.frames += complete.count(_SEQ)
-            if stream.timed:
-                self.latencies.extend([now - float(t) for t in _SEND_TIME.findall(complete)])
+        # No tick: connection_established, subscription_succeeded or a ping.
+        if not self._count(stream, complete, now) and _SUBSCRIBED in complete:
+            stream.ready = True
 
     def _send(self, stream: Stream, frame: bytes) -> bool:
         """Send a small frame; closes the connection and returns False if it does not fit."""

@@ -51,6 +51,19 @@ def _channels_html(channels: Sequence[str]) -> str:
     return f'<ul class="dashboard-channels">{items}</ul>'
 
 
+def _metric_chart(source: StreamSource, event: str, title: str) -> LiveChart:
+    """One line per service of the demo's ``metrics`` events named ``event``."""
+    return LiveChart(
+        source=source,
+        channel="metrics",
+        event=event,
+        field="value",
+        group_by="service",
+        title=title,
+        height=280,
+    )
+
+
 def create_dashboard(
     stream: EventStream, *, title: str = DEFAULT_TITLE, viewer: Viewer | None = None
 ) -> pn.template.BaseTemplate:
@@ -76,24 +89,8 @@ def create_dashboard(
         source=source, title="Deploys and alerts", channels=["deploys", "alerts"], max_items=30
     )
     feed = LiveFeed(source=source, title="All events", max_items=50)
-    cpu = LiveChart(
-        source=source,
-        channel="metrics",
-        event="cpu",
-        field="value",
-        group_by="service",
-        title="CPU by service (%)",
-        height=280,
-    )
-    latency = LiveChart(
-        source=source,
-        channel="metrics",
-        event="latency",
-        field="value",
-        group_by="service",
-        title="Latency by service (ms)",
-        height=280,
-    )
+    cpu = _metric_chart(source, "cpu", "CPU by service (%)")
+    latency = _metric_chart(source, "latency", "Latency by service (ms)")
     channels = tuple(getattr(stream, "channels", ()) or ())
     team = TeamPanel(viewer) if viewer is not None else None
     sidebar: list[object] = [pn.pane.Markdown("### Connection"), badge]

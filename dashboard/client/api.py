@@ -150,6 +150,21 @@ class DashboardAPI:
         body = await self._request("POST", "/api/notifications/read-all")
         return int(body["marked"])
 
+    async def send_notification(self, body: dict[str, Any]) -> Notification:
+        """``POST /api/notifications``: this object's token must be the server's publish token.
+
+        Raises:
+            APIError: refused, or an answer that is not a notification.
+        """
+        answer = await self._request("POST", "/api/notifications", json=body)
+        try:
+            return notification_from_json(answer)
+        except (ValueError, TypeError, AttributeError):
+            raise APIError(
+                "the server answered something that is not a notification",
+                code="not_a_notification",
+            ) from None
+
     def authorizer(self) -> Authorizer:
         """A :class:`~dashboard.client.PusherClient` authorizer backed by ``/pusher/auth``.
 

@@ -10,10 +10,9 @@ import os
 from typing import Any
 
 import aiohttp
-from yarl import URL
 
-from ..store.notifications import Notification, notification_from_json
-from .api import APIError
+from ..store.notifications import Notification
+from .api import APIError, DashboardAPI
 
 DEFAULT_URL = "http://127.0.0.1:5006"
 
@@ -47,43 +46,23 @@ async def post_notification(
     Raises:
         NotifyError: no token, a bad URL, a refusal (4xx/5xx) or an unreachable server.
     """
-    base = URL(url or os.environ.get("DASHBOARD_URL") or DEFAULT_URL)
-    if base.scheme not in ("http", "https") or not base.host:
-        raise NotifyError(f"{str(base)!r} is not an http(s) URL")
+    base = url or os.environ.get("DASHBOARD_URL") or DEFAULT_URL
     token = token or os.environ.get("DASHBOARD_TOKEN")
     if not token:
         raise NotifyError(
             "no token: pass token= or set DASHBOARD_TOKEN (printed by `dashboard serve`)"
         )
-    endpoint = base.with_path(base.path.rstrip("/") + "/api/notifications")
-    headers = {"Authorization": f"Bearer {token}"}
-    owned = session is None
-    client = session or aiohttp.ClientSession()
     try:
-        async with client.post(
-            endpoint,
-            json=body,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=request_timeout),
-        ) as response:
-            try:
-                answer = await response.json(content_type=None)
-            except ValueError:
-                answer = None
-            if response.status >= 400:
-                raise _refused(response.status, answer)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise NotifyError(f"cannot reach {base}: {type(exc).__name__}: {exc}") from None
+        api = DashboardAPI(base, token, session=session, timeout=request_timeout)
+    except ValueError as exc:
+        raise NotifyError(str(exc)) from None
+    try:
+        return await api.send_notification(body)
+    except APIError as exc:
+        if exc.status is not None:
+            raise NotifyError(f"{exc.status}: {exc}", exc.status, exc.code) from None
+        if exc.code is None:  # no answer at all
+            raise NotifyError(f"cannot reach {base}: {exc}") from None
+        raise NotifyError(str(exc), code=exc.code) from None
     finally:
-        if owned:
-            await client.close()
-    try:
-        return notification_from_json(answer)
-    except (ValueError, TypeError, AttributeError):
-        raise NotifyError(f"{endpoint} answered something that is not a notification") from None
-
-
-def _refused(status: int, answer: Any) -> NotifyError:
-    if isinstance(answer, dict) and isinstance(answer.get("message"), str):
-        return NotifyError(f"{status}: {answer['message']}", status, answer.get("error"))
-    return NotifyError(f"the server refused the notification with HTTP {status}", status)
+        await api.aclose()  # closes the session only if it made one

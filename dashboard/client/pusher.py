@@ -32,7 +32,7 @@ from yarl import URL
 from .. import __version__
 from ..core.backoff import backoff_delays
 from ..core.channels import ChannelKind, validate_channel
-from ..core.connection import ConnectionState, ConnectionStatus, StatusWatchers
+from ..core.connection import ConnectionState, ConnectionStatus, StatusReporter, StatusWatchers
 from ..core.pusher_frames import ping, pong
 from .pusher_channels import (
     DEFAULT_MAX_QUEUE,
@@ -96,7 +96,7 @@ def pusher_url(url_or_host: str | URL, key: str) -> URL:
     return url.with_scheme(scheme).with_path(path).with_query(query)
 
 
-class PusherClient:
+class PusherClient(StatusReporter):
     """A Pusher protocol 7 connection that reconnects and resubscribes by itself.
 
     Usage::
@@ -180,18 +180,6 @@ class PusherClient:
         self._was_open = False  # the ending connection got as far as connection_established
 
     # -- status --------------------------------------------------------------------------
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status_watchers.status
-
-    def watch_status(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
-        """Call ``callback(status)`` on every change.
-
-        Returns:
-            A function that stops watching.
-        """
-        return self._status_watchers.watch(callback)
 
     def _set_status(self, state: ConnectionState, retries: int, last_error: str | None) -> None:
         self._status_watchers.update(ConnectionStatus(state, retries, last_error))

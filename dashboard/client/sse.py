@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..core.backoff import backoff_delays
-from ..core.connection import ConnectionState, ConnectionStatus, StatusWatchers
+from ..core.connection import ConnectionState, ConnectionStatus, StatusReporter, StatusWatchers
 from ..core.errors import DashboardError
 from ..core.sse import ServerSentEvent, SSEDecoder, encode_sse
 
@@ -98,7 +98,7 @@ def validate_url(url: str | URL) -> URL:
     return parsed
 
 
-class SSESubscription:
+class SSESubscription(StatusReporter):
     """Events of one SSE URL, as an async iterator that survives dropped connections.
 
     Iterate it once (``async for event in sub``). The iteration ends after :meth:`aclose`, or
@@ -164,18 +164,6 @@ class SSESubscription:
         self._iterating = False
         self._connecting: asyncio.Task[aiohttp.ClientResponse] | None = None
         self._response: aiohttp.ClientResponse | None = None
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status_watchers.status
-
-    def watch_status(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
-        """Call ``callback(status)`` on every change.
-
-        Returns:
-            A function that stops watching.
-        """
-        return self._status_watchers.watch(callback)
 
     def _set_status(self, state: ConnectionState, retries: int, last_error: str | None) -> None:
         self._status_watchers.update(ConnectionStatus(state, retries, last_error))

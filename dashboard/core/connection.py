@@ -94,3 +94,22 @@ class StatusWatchers:
         self.status = status
         for callback in list(self._callbacks):
             callback(status)
+
+
+class StatusReporter:
+    """``status`` and ``watch_status`` of the :class:`EventStream` protocol, kept by one
+    :class:`StatusWatchers` that the subclass creates as ``self._status_watchers``."""
+
+    _status_watchers: StatusWatchers
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self._status_watchers.status
+
+    def watch_status(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
+        """Call ``callback(status)`` on every change.
+
+        Returns:
+            A function that stops watching.
+        """
+        return self._status_watchers.watch(callback)

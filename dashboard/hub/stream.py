@@ -7,15 +7,15 @@ from its own cursor, so the consumer still sees every event exactly once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 
-from ..core.connection import ConnectionState, ConnectionStatus, StatusWatchers
+from ..core.connection import ConnectionState, ConnectionStatus, StatusReporter, StatusWatchers
 from ..core.events import Event
 from .hub import Hub
 from .subscription import OVERFLOW, Subscription
 
 
-class HubStream:
+class HubStream(StatusReporter):
     """Events of ``channels`` from ``hub``, as an async iterator with a connection status.
 
     Args:
@@ -31,13 +31,6 @@ class HubStream:
         self._status_watchers = StatusWatchers(ConnectionStatus(ConnectionState.CONNECTING))
         self._subscription: Subscription | None = None
         self._closed = False
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status_watchers.status
-
-    def watch_status(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
-        return self._status_watchers.watch(callback)
 
     def _set_status(self, status: ConnectionStatus) -> None:
         self._status_watchers.update(status)
