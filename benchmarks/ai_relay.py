@@ -84,7 +84,7 @@ async def run_server(upstream: str) -> None:
 
     provider = OpenAIProvider("bench", api_key="bench", base_url=upstream)
     server = DashboardServer(port=0, address=HOST, token="bench", ai=provider)
-    server.ctx.ai_limits = KeyedRateLimiter(rate=1e6, burst=1_000_000)
+    server.ctx.rate_limits.chat = KeyedRateLimiter(rate=1e6, burst=1_000_000)
     await server.start()
     freeze_startup_heap()
     print(server.port, issue_user_token(server.ctx.app.secret, "bench"), flush=True)

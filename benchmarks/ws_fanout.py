@@ -48,7 +48,7 @@ from dashboard.core.pusher_frames import (
 )
 from dashboard.hub import Hub
 
-APP_KEY, APP_SECRET = "bench-key", "bench-secret"
+APP_KEY, APP_SECRET = "bench-key", "bench-secret-0123456789"
 PATH = f"/app/{APP_KEY}?protocol=7"
 VARIANTS = ("ours", "baseline")
 

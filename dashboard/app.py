@@ -29,7 +29,7 @@ from .client.connection import UserConnection
 from .core.connection import EventStream
 from .core.user_tokens import issue_user_token
 from .ui import ConnectionBadge, LiveChart, LiveFeed, StreamSource
-from .ui.session import guest_identity, viewer_identity
+from .ui.session import guest_identity, viewer_address, viewer_identity
 from .ui.team import TeamPanel, Viewer
 
 if TYPE_CHECKING:
@@ -162,8 +162,10 @@ def session_viewer(server: DashboardServer) -> Viewer | None:
 
     The viewer is who the server's identity rules say (Panel login, then the name cookie);
     an anonymous visitor becomes a guest for this session. Their user tokens are minted here
-    with the app secret, an hour at a time. The assistant reaches the server's model through
-    ``/api/chat`` like any client, so the per-user rate limit applies to the page too.
+    with the app secret, an hour at a time; a guest's say so and name the browser's address,
+    since the session speaks for it over loopback. The assistant reaches the server's model
+    through ``/api/chat`` like any client, so the same rate limits (per user, and per address
+    for guests) apply to the page too.
 
     Returns:
         ``None`` when the server keeps no store (no chat rooms, no notifications).
@@ -173,9 +175,17 @@ def session_viewer(server: DashboardServer) -> Viewer | None:
     app = server.ctx.app
     identity = viewer_identity(app.secret)
     user = identity or guest_identity()
+    address = viewer_address()
 
     def token() -> str:
-        return issue_user_token(app.secret, user.user_id, user.display_name, ttl=3600)
+        return issue_user_token(
+            app.secret,
+            user.user_id,
+            user.display_name,
+            ttl=3600,
+            guest=user.guest,
+            address=address if user.guest else None,
+        )
 
     assistant = None
     if server.ctx.ai is not None:

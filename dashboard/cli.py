@@ -77,16 +77,36 @@ def _parser() -> argparse.ArgumentParser:
         "$DASHBOARD_BASIC_AUTH, else no login)",
     )
     serve.add_argument(
+        "--allow-channel",
+        action="append",
+        default=[],
+        type=_channel_rule,
+        metavar="PATTERN=USERS",
+        help="let users into private/presence channels no built-in rule covers, e.g. "
+        "'private-team-*=ada,bob' or 'presence-ops=*' (any identified user); repeatable",
+    )
+    serve.add_argument(
+        "--frame-ancestors",
+        default="'self'",
+        metavar="SOURCES",
+        help="who may frame the pages (CSP frame-ancestors; default \"'self'\", e.g. "
+        "\"'none'\" or \"'self' https://intranet.example\")",
+    )
+    serve.add_argument(
         "--model",
         default=None,
         help="the model behind /api/chat with OPENAI_API_KEY / OPENAI_BASE_URL set (default: "
         "$OPENAI_MODEL, else gpt-4o-mini); without either, an offline demo answers",
     )
-    for flag, variable in (("id", "ID"), ("key", "KEY"), ("secret", "SECRET")):
+    for flag, variable, fallback in (
+        ("id", "ID", "1"),
+        ("key", "KEY", "dashboard-key"),
+        ("secret", "SECRET", "generated once and kept beside the database"),
+    ):
         serve.add_argument(
             f"--app-{flag}",
             default=os.environ.get(f"DASHBOARD_APP_{variable}") or None,
-            help=f"Pusher app {flag} (default: $DASHBOARD_APP_{variable}, else a local default)",
+            help=f"Pusher app {flag} (default: $DASHBOARD_APP_{variable}, else {fallback})",
         )
     serve.set_defaults(run=_serve)
 
@@ -94,10 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("channel")
     publish.add_argument("event")
     publish.add_argument("data", help="the payload, as JSON")
-    publish.add_argument(
-        "--url", default=DEFAULT_URL, help=f"dashboard URL (default {DEFAULT_URL})"
-    )
-    publish.add_argument("--token", help="bearer token (default: $DASHBOARD_TOKEN)")
+    _add_url_and_token(publish)
     publish.set_defaults(run=_publish)
 
     notify = commands.add_parser("notify", help="send a notification to one user or everyone")
@@ -111,12 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     notify.add_argument("--link", help="an http(s) URL or a /path the notification points to")
     notify.add_argument("--data", help="extra data, as JSON")
-    notify.add_argument(
-        "--url",
-        default=os.environ.get("DASHBOARD_URL") or DEFAULT_URL,
-        help=f"dashboard URL (default: $DASHBOARD_URL, else {DEFAULT_URL})",
-    )
-    notify.add_argument("--token", help="bearer token (default: $DASHBOARD_TOKEN)")
+    _add_url_and_token(notify)
     notify.set_defaults(run=_notify)
 
     tail = commands.add_parser("tail", help="print the events of any SSE endpoint, reconnecting")
@@ -132,9 +144,47 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--ttl", type=float, default=24 * 3600, help="lifetime in seconds (default 86400)"
     )
-    token.add_argument("--secret", help="app secret (default: $DASHBOARD_APP_SECRET)")
+    token.add_argument(
+        "--secret",
+        help="app secret (default: $DASHBOARD_APP_SECRET, else the one `dashboard serve` keeps "
+        "beside --db)",
+    )
+    _add_db(token)
     token.set_defaults(run=_token)
     return parser
+
+
+def _add_db(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--db",
+        default=os.environ.get("DASHBOARD_DB") or str(_default_db_path()),
+        metavar="PATH",
+        help="the server's database; its secrets are kept beside it "
+        "(default: $DASHBOARD_DB, else %(default)s)",
+    )
+
+
+def _add_url_and_token(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--url",
+        default=os.environ.get("DASHBOARD_URL") or DEFAULT_URL,
+        help=f"dashboard URL (default: $DASHBOARD_URL, else {DEFAULT_URL})",
+    )
+    command.add_argument(
+        "--token",
+        help="publish token (default: $DASHBOARD_TOKEN, else the one a local `dashboard serve` "
+        "keeps beside --db)",
+    )
+    _add_db(command)
+
+
+def _channel_rule(text: str) -> Any:
+    from .core.channel_policy import ChannelRule, InvalidChannelRule
+
+    try:
+        return ChannelRule.parse(text)
+    except InvalidChannelRule as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _default_db_path() -> Path:
@@ -189,6 +239,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
     from .notifications.demo import DemoNotifier
     from .server import DashboardServer, PortInUse, freeze_startup_heap
     from .store import StoreError
+    from .store.credentials import WeakSecret
 
     hub = Hub()
 
@@ -220,7 +271,11 @@ async def _serve_async(args: argparse.Namespace) -> int:
             store=args.db,
             basic_auth=args.basic_auth,
             ai=ai,
+            channel_rules=args.allow_channel,
+            frame_ancestors=args.frame_ancestors,
         )
+    except WeakSecret as exc:
+        raise CLIError(f"--app-secret / $DASHBOARD_APP_SECRET: {exc}") from None
     except StoreError as exc:
         raise CLIError(f"{exc} (choose another file with --db)") from None
     try:
@@ -249,10 +304,13 @@ async def _serve_async(args: argparse.Namespace) -> int:
     print(f"AI chat:    {ai.label} (POST /api/chat)", flush=True)
     app = server.ctx.app
     print(f"Pusher:     ws://{server.url.split('://', 1)[1]}/app/{app.key}  app id {app.app_id}")
-    if args.app_secret is None:
-        print("            (local default secret: set DASHBOARD_APP_SECRET on a shared host)")
-    if server.token_generated:
-        print(f"Publish token (set DASHBOARD_TOKEN to choose one): {server.token}", flush=True)
+    if server.secrets_file is not None:
+        # Where, never what: logs are read by more people than the secrets are meant for.
+        print(f"Secrets:    {server.secrets_file} (app secret, publish token; owner only)")
+    if args.basic_auth:
+        print("Access:     login required for every page, route, stream and socket")
+    else:
+        print("Access:     anyone who can reach this port (no login; see docs/security.md)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -285,11 +343,21 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _publish_token(args: argparse.Namespace) -> str:
     token = args.token or os.environ.get("DASHBOARD_TOKEN")
-    if not token:
-        raise CLIError(
-            "no token: pass --token or set DASHBOARD_TOKEN (printed by `dashboard serve`)"
-        )
-    return str(token)
+    if token:
+        return str(token)
+    secrets = _kept_secrets(args.db, "no token: pass --token or set DASHBOARD_TOKEN")
+    return str(secrets.publish_token)
+
+
+def _kept_secrets(database: str, missing: str) -> Any:
+    """The secrets a local ``dashboard serve`` keeps beside ``database``; else a CLIError that
+    starts with ``missing`` and says what was looked for."""
+    from .store.credentials import SecretsError, load_secrets, secrets_path
+
+    try:
+        return load_secrets(secrets_path(database))
+    except SecretsError as exc:
+        raise CLIError(f"{missing} ({exc}; `dashboard serve --db {database}` keeps it)") from None
 
 
 def _post_json(base: str, path: str, body: Any, token: str) -> Any:
@@ -391,20 +459,19 @@ async def _tail_async(url: str, last_event_id: str | None, as_json: bool) -> int
 
 def _token(args: argparse.Namespace) -> int:
     from .core.user_tokens import InvalidUserId, issue_user_token
-    from .server.pusher_app import DEFAULT_APP_SECRET
+    from .store.credentials import WeakSecret, check_secret
 
-    secret = args.secret or os.environ.get("DASHBOARD_APP_SECRET") or DEFAULT_APP_SECRET
+    secret = args.secret or os.environ.get("DASHBOARD_APP_SECRET") or None
+    if secret is None:
+        secret = _kept_secrets(
+            args.db, "no secret: pass --secret or set DASHBOARD_APP_SECRET"
+        ).app_secret
     try:
+        check_secret(secret)
         token = issue_user_token(secret, args.user, args.name, ttl=args.ttl)
-    except InvalidUserId as exc:
+    except (InvalidUserId, WeakSecret) as exc:
         raise CLIError(str(exc)) from None
     except ValueError as exc:  # a ttl that is not a positive finite number
         raise CLIError(f"--ttl: {exc}") from None
-    if secret == DEFAULT_APP_SECRET:
-        # Anyone can sign with the public default; say so rather than hand out false comfort.
-        print(
-            "# warning: signed with the public default secret; set DASHBOARD_APP_SECRET",
-            file=sys.stderr,
-        )
     print(token)
     return 0

@@ -60,7 +60,12 @@ async def test_publish_prints_the_event_id(server):
         (["metrics", "cpu", "{bad"], {"DASHBOARD_TOKEN": TOKEN}, "DATA is not valid JSON"),
         (["metrics", "cpu", "1"], {"DASHBOARD_TOKEN": "wrong"}, "401: invalid token"),
         (["bad channel", "cpu", "1"], {"DASHBOARD_TOKEN": TOKEN}, "400: channel 'bad channel'"),
-        (["metrics", "cpu", "1"], {"DASHBOARD_TOKEN": ""}, "no token"),
+        # No token given, and no local server's secrets file to take one from.
+        (
+            ["metrics", "cpu", "1"],
+            {"DASHBOARD_TOKEN": "", "DASHBOARD_DB": "/nonexistent/dashboard.sqlite3"},
+            "no token",
+        ),
     ],
 )
 async def test_publish_errors_are_one_line(server, args, env, message):
@@ -186,15 +191,21 @@ async def test_serve_refuses_a_malformed_login_file(tmp_path, content):
 # -- dashboard token --------------------------------------------------------------------
 
 
+SECRET = "cli-secret-0123456789"
+
+
 async def test_token_prints_a_user_token_that_verifies():
     from dashboard.core.user_tokens import UserIdentity, verify_user_token
 
-    code, out, err = await run_cli("token", "alice", "--name", "Ada", "--secret", "cli-secret")
+    code, out, err = await run_cli("token", "alice", "--name", "Ada", "--secret", SECRET)
     assert (code, err) == (0, "")
     assert out.count("\n") == 1
-    assert verify_user_token("cli-secret", out.strip()) == UserIdentity("alice", "Ada")
-    code, out, _ = await run_cli("token", "bob", env={"DASHBOARD_APP_SECRET": "env-secret"})
-    assert code == 0 and verify_user_token("env-secret", out.strip()).user_id == "bob"
+    assert verify_user_token(SECRET, out.strip()) == UserIdentity("alice", "Ada")
+    env = {"DASHBOARD_APP_SECRET": "env-secret-0123456789"}
+    code, out, _ = await run_cli("token", "bob", env=env)
+    assert (
+        code == 0 and verify_user_token(env["DASHBOARD_APP_SECRET"], out.strip()).user_id == "bob"
+    )
 
 
 async def test_token_ttl_is_applied():
@@ -202,23 +213,42 @@ async def test_token_ttl_is_applied():
 
     from dashboard.core.user_tokens import ExpiredUserToken, verify_user_token
 
-    code, out, _ = await run_cli("token", "alice", "--ttl", "60", "--secret", "s")
+    code, out, _ = await run_cli("token", "alice", "--ttl", "60", "--secret", SECRET)
     assert code == 0
-    verify_user_token("s", out.strip(), now=time.time() + 30)
+    verify_user_token(SECRET, out.strip(), now=time.time() + 30)
     with pytest.raises(ExpiredUserToken):
-        verify_user_token("s", out.strip(), now=time.time() + 61)
+        verify_user_token(SECRET, out.strip(), now=time.time() + 61)
 
 
-async def test_token_with_the_default_secret_is_accepted_by_a_default_server(server):
-    env = {"DASHBOARD_APP_SECRET": ""}  # unset: the server's local default
+async def test_token_signs_with_the_secret_the_server_keeps_beside_its_database(tmp_path):
+    database = tmp_path / "dashboard.sqlite3"
+    server = DashboardServer(port=0, store=database)
+    await server.start()
+    try:
+        env = {"DASHBOARD_APP_SECRET": "", "DASHBOARD_DB": str(database)}
+        code, out, err = await run_cli("token", "carol", env=env)
+        assert (code, err) == (0, "")
+        headers = {"Authorization": f"Bearer {out.strip()}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{server.url}/api/identity", headers=headers) as response,
+        ):
+            assert (await response.json())["user_id"] == "carol"
+    finally:
+        await server.stop()
+
+
+async def test_token_without_any_secret_is_a_one_line_error(tmp_path):
+    env = {"DASHBOARD_APP_SECRET": "", "DASHBOARD_DB": str(tmp_path / "none.sqlite3")}
     code, out, err = await run_cli("token", "carol", env=env)
-    assert code == 0 and "default secret" in err
-    headers = {"Authorization": f"Bearer {out.strip()}"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{server.url}/api/identity", headers=headers) as response,
-    ):
-        assert (await response.json())["user_id"] == "carol"
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "no secret" in err and "none.secrets.json" in err
+
+
+@pytest.mark.parametrize("secret", ["dashboard-secret", "short"])
+async def test_token_refuses_a_well_known_or_short_secret(secret):
+    code, out, err = await run_cli("token", "carol", "--secret", secret)
+    assert code == 1 and out == "" and err.count("\n") == 1 and "app secret" in err
 
 
 @pytest.mark.parametrize(
@@ -232,7 +262,7 @@ async def test_token_with_the_default_secret_is_accepted_by_a_default_server(ser
     ],
 )
 async def test_token_bad_input_is_a_one_line_error(args, message):
-    code, out, err = await run_cli(*args, "--secret", "s")
+    code, out, err = await run_cli(*args, "--secret", SECRET)
     assert code == 1 and out == "" and message in err and err.count("\n") == 1
 
 

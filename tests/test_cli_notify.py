@@ -73,7 +73,11 @@ async def test_notify_prints_the_id_and_stores_the_notification(server):
         (["t", "--data", "{bad"], {"DASHBOARD_TOKEN": TOKEN}, "--data is not valid JSON"),
         (["t", "--message", "m" * 2001], {"DASHBOARD_TOKEN": TOKEN}, "the limit is 2000"),
         (["t"], {"DASHBOARD_TOKEN": "wrong"}, "401: invalid token"),
-        (["t"], {"DASHBOARD_TOKEN": ""}, "no token"),
+        (
+            ["t"],
+            {"DASHBOARD_TOKEN": "", "DASHBOARD_DB": "/nonexistent/dashboard.sqlite3"},
+            "no token",
+        ),
     ],
 )
 async def test_notify_errors_are_one_line(server, args, env, message):

@@ -181,6 +181,11 @@ class DashboardAPI:
 
     # -- plumbing ----------------------------------------------------------------------
 
+    def auth_headers(self) -> dict[str, str]:
+        """``{"Authorization": "Bearer <token>"}`` with a fresh token from the token source."""
+        token = self._token() if callable(self._token) else self._token
+        return {"Authorization": f"Bearer {token}"}
+
     async def _request(
         self,
         method: str,
@@ -193,8 +198,7 @@ class DashboardAPI:
             if not self._owns_session:
                 raise APIError("this DashboardAPI was closed")
             self._session = aiohttp.ClientSession()
-        token = self._token() if callable(self._token) else self._token
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = self.auth_headers()
         url = URL(str(self.url) + path, encoded=True)
         try:
             async with self._session.request(

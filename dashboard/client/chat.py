@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from ..core.channels import ROOM_PRESENCE_PREFIX
 from ..store.base import Change, Message
 from .listeners import Listeners
 from .pusher_channels import Channel, PresenceChannel, PusherError, PusherEvent
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dashboard.client.chat")
 
-ROOM_PRESENCE_PREFIX: Final = "presence-room-"
 TYPING_EVENT: Final = "client-typing"
 #: Messages a room keeps in memory (and shows); older ones stay in the store.
 MAX_MESSAGES: Final = 200

@@ -9,22 +9,24 @@ run the same code, so the same components work in both places.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from ..core.channels import MAX_CHANNEL_LENGTH, validate_channel
+from ..core.channels import (
+    DASHBOARD_PRESENCE,
+    MAX_CHANNEL_LENGTH,
+    ROOM_PRESENCE_PREFIX,
+    validate_channel,
+)
 from ..core.errors import InvalidChannel
 from ..core.user_tokens import UserIdentity
 from .api import DashboardAPI, TokenSource
-from .chat import ROOM_PRESENCE_PREFIX, RoomSession
+from .chat import RoomSession
 from .inbox import Inbox
 from .pusher import PusherClient
 from .pusher_channels import PresenceChannel
-
-#: The presence channel every dashboard session joins: "who is viewing the dashboard".
-DASHBOARD_PRESENCE: Final = "presence-dashboard"
 
 
 class UserConnection:
@@ -60,8 +62,14 @@ class UserConnection:
         # Without a shared session each part creates its own when first used: building a
         # connection needs no running loop (a notebook cell, a page factory).
         self.api = DashboardAPI(url, token, session=session)
+        # The socket's handshake carries the token too: a server with a login requires it.
         self.pusher = PusherClient(
-            url, key, session=session, authorizer=self.api.authorizer(), **pusher_options
+            url,
+            key,
+            session=session,
+            authorizer=self.api.authorizer(),
+            headers=self.api.auth_headers,
+            **pusher_options,
         )
         #: Who this connection speaks for; known after :meth:`connect`.
         self.user: UserIdentity | None = None

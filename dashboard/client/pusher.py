@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -129,6 +129,9 @@ class PusherClient(StatusReporter):
             ``connection_established`` frame.
         max_retries: failed attempts in a row before giving up; ``None`` retries forever.
         max_queue: per-channel iterator queue size (see :class:`Channel`).
+        headers: extra handshake headers, or a function returning them for each attempt
+            (``{"Authorization": "Bearer <user token>"}`` for a server that requires a
+            login). A handshake refused with 401 or 403 ends the client for good.
     """
 
     def __init__(
@@ -146,8 +149,10 @@ class PusherClient(StatusReporter):
         connect_timeout: float = 10.0,
         max_retries: int | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
+        headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.url = pusher_url(url_or_host, key)
+        self.headers = headers
         self.key = key
         self.authorizer = authorizer
         self.user_authenticator = user_authenticator
@@ -276,6 +281,13 @@ class PusherClient(StatusReporter):
                         return
                     if exc.code is not None and 4200 <= exc.code < 4300 and self._was_open:
                         delay = 0.0  # at once, but never twice in a row without opening
+                except aiohttp.WSServerHandshakeError as exc:
+                    error = _one_line(exc)
+                    if exc.status in (401, 403):  # new attempts would be refused the same way
+                        message = f"the server refused the connection ({exc.status}): {exc.message}"
+                        self.fatal_error = PusherClosedError(message)
+                        self._set_status(ConnectionState.CLOSED, retries, message)
+                        return
                 except (aiohttp.ClientError, OSError, TimeoutError, _Dead, ValueError) as exc:
                     error = _one_line(exc)
                 finally:
@@ -325,8 +337,10 @@ class PusherClient(StatusReporter):
         """
         self._server_error = None
         async with asyncio.timeout(self.connect_timeout):
+            headers = self.headers() if callable(self.headers) else self.headers
             ws = self._ws = await session.ws_connect(
                 self.url,
+                headers=headers,
                 timeout=aiohttp.ClientWSTimeout(ws_close=1.0),
                 autoping=True,
                 max_msg_size=4 * 1024 * 1024,

@@ -17,6 +17,10 @@ MAX_CHANNEL_LENGTH = 164
 USER_CHANNEL_PREFIX = "private-user-"
 #: Notifications for everyone; any identified user may listen.
 BROADCAST_CHANNEL = "private-notifications"
+#: The presence channel every dashboard session joins: "who is viewing the dashboard".
+DASHBOARD_PRESENCE = "presence-dashboard"
+#: ``presence-room-{room}``: who is in a chat room, and their typing events.
+ROOM_PRESENCE_PREFIX = "presence-room-"
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-=@,.;]{1,164}")
 
 

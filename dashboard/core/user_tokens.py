@@ -2,7 +2,8 @@
 
 A token is ``<payload>.<signature>``, both base64url without padding:
 
-* payload: compact JSON ``{"sub": user_id, "exp": unix_seconds, "name"?: display_name}``;
+* payload: compact JSON ``{"sub": user_id, "exp": unix_seconds, "name"?: display_name,
+  "guest"?: true, "addr"?: client_address}``;
 * signature: HMAC-SHA256 of the payload's base64url text.
 
 The HMAC key is not the app secret itself but ``HMAC(secret, purpose)``. Channel and sign-in
@@ -82,10 +83,17 @@ class UserIdentity:
     Attributes:
         user_id: stable id, 1 to 128 characters, no control characters.
         name: the display name, when known.
+        guest: whether the identity is self-asserted (a visitor who picked a name, or an
+            anonymous page session) rather than a login or an operator-issued token; guests
+            share some limits per client address.
+        address: the client address the identity was issued to, when the server minted it
+            for a browser it serves through loopback (its per-address limits count there).
     """
 
     user_id: str
     name: str | None = None
+    guest: bool = False
+    address: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -160,6 +168,8 @@ def issue_user_token(
     ttl: float = DEFAULT_TTL,
     now: float | None = None,
     purpose: str = USER_TOKEN_PURPOSE,
+    guest: bool = False,
+    address: str | None = None,
 ) -> str:
     """Sign a token that identifies ``user_id`` until ``now + ttl``.
 
@@ -170,6 +180,8 @@ def issue_user_token(
         ttl: lifetime in seconds, more than zero.
         now: Unix time in seconds; the current time when ``None``.
         purpose: what the token is for; verification must name the same purpose.
+        guest: marks a self-asserted identity (see :attr:`UserIdentity.guest`).
+        address: the client address it is issued to (see :attr:`UserIdentity.address`).
 
     Returns:
         The token, ASCII without spaces, safe in a header, a cookie or a URL.
@@ -185,6 +197,10 @@ def issue_user_token(
     claims: dict[str, object] = {"sub": user_id, "exp": int(issued + ttl)}
     if name is not None:
         claims["name"] = validate_name(name)
+    if guest:
+        claims["guest"] = True
+    if address is not None:
+        claims["addr"] = _check_text(address, "address", MAX_NAME_LENGTH)
     text = json.dumps(claims, separators=(",", ":"), ensure_ascii=False)
     payload = _b64encode(text.encode("utf-8"))
     return f"{payload}.{_b64encode(_signature(secret, purpose, payload))}"
@@ -228,15 +244,17 @@ def verify_user_token(
         raise MalformedUserToken("user token payload is not JSON") from None
     if not isinstance(claims, dict):
         raise MalformedUserToken("user token payload is not a JSON object")
-    exp, raw_name = claims.get("exp"), claims.get("name")
+    exp, raw_name, address = claims.get("exp"), claims.get("name"), claims.get("addr")
     if not isinstance(exp, int) or isinstance(exp, bool):
         raise MalformedUserToken("user token has no integer 'exp'")
     try:
         user_id = validate_user_id(claims.get("sub"))
         name = None if raw_name is None else validate_name(raw_name)
+        if address is not None:
+            address = _check_text(address, "address", MAX_NAME_LENGTH)
     except InvalidUserId as exc:
         raise MalformedUserToken(f"user token carries a bad identity: {exc}") from None
     current = time.time() if now is None else now
     if current >= exp:
         raise ExpiredUserToken(f"user token expired {int(current - exp)} s ago")
-    return UserIdentity(user_id, name)
+    return UserIdentity(user_id, name, guest=claims.get("guest") is True, address=address)

@@ -12,7 +12,6 @@ provider's async generator, which closes the upstream HTTP response.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator
 
 import tornado.iostream
@@ -20,20 +19,30 @@ import tornado.iostream
 from ..ai.base import ChatTooLarge, ProviderError, parse_messages
 from ..core.ai_stream import DONE_FRAME, content_frame, error_frame
 from ..core.errors import ValidationError
+from .access import Access
 from .base import ApiError, ApiHandler, log
-from .identity import require_user
+from .limits import take
+
+#: Largest body: 32,000 characters of conversation, JSON-escaped, with room to spare.
+CHAT_BODY_LIMIT = 256 * 1024
 
 
 class ChatRelayHandler(ApiHandler):
-    """Validates, identifies and rate-limits the caller, then streams the answer."""
+    """Validates, identifies and rate-limits the caller, then streams the answer.
 
+    Limits (:class:`~.limits.Limits`): requests per user, and for guests also the requests
+    of all guests of one client address together, so minting guests multiplies nothing.
+    """
+
+    access = {"POST": Access.USER}
+    body_limit = CHAT_BODY_LIMIT
     _relay: asyncio.Task[None] | None = None
 
     async def post(self) -> None:
         provider = self.ctx.ai
         if provider is None:
             raise ApiError(503, "ai_unavailable", "this server has no AI provider configured")
-        user = require_user(self)
+        user = self.user
         body = self.json_body()
         if not isinstance(body, dict) or "messages" not in body:
             raise ApiError(400, "invalid_body", 'body must be an object {"messages": [...]}')
@@ -45,15 +54,11 @@ class ChatRelayHandler(ApiHandler):
         except ValidationError as exc:
             status = 413 if isinstance(exc, ChatTooLarge) else 400
             raise ApiError(status, exc.code, str(exc)) from None
-        wait = self.ctx.ai_limits.acquire(user.user_id)
-        if wait:
-            seconds, limits = math.ceil(wait), self.ctx.ai_limits
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"too many chat requests: at most {limits.burst} at once and "
-                f"{round(limits.rate * 60)} per minute; retry in {seconds} s",
-                {"Retry-After": str(seconds)},
+        limits = self.ctx.rate_limits
+        take(limits.chat, user.user_id, "chat requests")
+        if self.caller.guest:
+            take(
+                limits.guest_chat, self.caller.address, "chat requests from guests at this address"
             )
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")

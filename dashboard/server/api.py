@@ -6,6 +6,7 @@ import time
 
 from ..core.cursor import encode_cursor
 from ..core.errors import ValidationError
+from .access import Access
 from .base import ApiError, ApiHandler
 
 
@@ -16,8 +17,9 @@ class PublishHandler(ApiHandler):
     as a ``Last-Event-ID`` for that channel.
     """
 
+    access = {"POST": Access.PUBLISHER}
+
     async def post(self) -> None:
-        self.require_token()
         body = self.json_body()
         if not isinstance(body, dict):
             raise ApiError(
@@ -44,7 +46,13 @@ class PublishHandler(ApiHandler):
 
 
 class HealthHandler(ApiHandler):
-    """``GET /api/health``: liveness plus the numbers an operator looks at first."""
+    """``GET /api/health``: liveness plus the numbers an operator looks at first.
+
+    Open to anyone without a login; with one, to any authenticated caller (the publish
+    token suits a load balancer's check).
+    """
+
+    access = {"GET": Access.OPEN}
 
     def get(self) -> None:
         stats = self.ctx.hub.stats()

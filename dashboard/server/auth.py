@@ -2,9 +2,11 @@
 
 ``POST /pusher/auth`` (pusher-js ``channelAuthorization``, its default endpoint) and
 ``POST /pusher/user-auth`` (``userAuthentication``, for ``pusher:signin``) sign only for the
-user the request itself identifies (:func:`.identity.current_user`): the caller never names
-the user, so nobody can obtain a signature that speaks for someone else. Per-user channels
-``private-user-{id}`` are signed only for user ``{id}``.
+user the request itself identifies (:mod:`.access`): the caller never names the user, so
+nobody can obtain a signature that speaks for someone else. A channel is signed only when the
+server's :class:`~dashboard.core.channel_policy.ChannelPolicy` lets that user in (the same
+rule ``/api/events`` applies), so ``private-user-{id}`` is signed only for user ``{id}``, and
+a private channel no rule names is refused.
 
 pusher-js posts ``application/x-www-form-urlencoded`` (``socket_id=...&channel_name=...``);
 a JSON object body is accepted too, for scripts.
@@ -14,12 +16,15 @@ from __future__ import annotations
 
 import json
 
-from ..core.channels import USER_CHANNEL_PREFIX, ChannelKind, channel_kind, validate_channel
+from ..core.channels import ChannelKind, channel_kind, validate_channel
 from ..core.errors import ValidationError
 from ..core.pusher_signatures import sign_channel, sign_user, validate_socket_id
 from ..core.user_tokens import UserIdentity
+from .access import Access
 from .base import ApiError, ApiHandler
-from .identity import require_user
+
+#: Largest auth request body: a socket id and a 164-character channel name, with room to spare.
+AUTH_BODY_LIMIT = 4096
 
 
 def presence_channel_data(user: UserIdentity) -> str:
@@ -37,22 +42,20 @@ def signin_user_data(user: UserIdentity) -> str:
 
 
 class _AuthHandler(ApiHandler):
-    """Reads the form or JSON body and requires an identified user."""
+    """Reads the form or JSON body of an identified user (anonymous callers get 401 before
+    their body is read: they learn nothing more)."""
+
+    access = {"POST": Access.USER}
+    body_limit = AUTH_BODY_LIMIT
 
     def fields(self) -> dict[str, str]:
         # A JSON object when it looks like one (curl -d labels JSON as a form), else a form.
-        if self.request.body.lstrip().startswith(b"{"):
+        if self.body.lstrip().startswith(b"{"):
             body = self.json_body()
             if not isinstance(body, dict):
                 raise ApiError(400, "invalid_input", "body must be a JSON object")
             return {k: v for k, v in body.items() if isinstance(v, str)}
-        if len(self.request.body) > self.ctx.max_body_bytes:
-            raise ApiError(413, "body_too_large", f"body exceeds {self.ctx.max_body_bytes} bytes")
-        return {
-            name: values[0].decode("utf-8", "replace")
-            for name, values in self.request.body_arguments.items()
-            if values
-        }
+        return self.form_body()
 
     def socket_id(self, fields: dict[str, str]) -> str:
         try:
@@ -64,13 +67,13 @@ class _AuthHandler(ApiHandler):
 class ChannelAuthHandler(_AuthHandler):
     """``POST /pusher/auth``: ``{"auth"}`` for private, ``{"auth", "channel_data"}`` for presence.
 
-    Refused: no identity (401), a public or encrypted channel or bad input (400), another
-    user's ``private-user-{id}`` channel (403).
+    Refused: no identity (401), a public or encrypted channel or bad input (400), a channel
+    the policy does not let the caller into, such as another user's ``private-user-{id}``
+    (403).
     """
 
     def post(self) -> None:
-        # Authenticate before looking at the input: an anonymous caller learns nothing more.
-        user = require_user(self)
+        user = self.user
         fields = self.fields()
         socket_id = self.socket_id(fields)
         try:
@@ -83,10 +86,9 @@ class ChannelAuthHandler(_AuthHandler):
         if channel.startswith("private-encrypted-"):
             # pusher-js would also expect a shared_secret, which this server does not provide.
             raise ApiError(400, "unsupported_channel", "encrypted channels are not supported")
-        if channel.startswith(USER_CHANNEL_PREFIX) and channel != (
-            USER_CHANNEL_PREFIX + user.user_id
-        ):
-            raise ApiError(403, "forbidden", f"{channel} belongs to another user")
+        policy = self.ctx.policy.channels
+        if not policy.allows(user, channel):
+            raise ApiError(403, "forbidden", policy.refusal(user, channel))
         app = self.ctx.app
         if kind is ChannelKind.PRESENCE:
             data = presence_channel_data(user)
@@ -100,7 +102,7 @@ class UserAuthHandler(_AuthHandler):
     """``POST /pusher/user-auth``: ``{"auth", "user_data"}`` for ``pusher:signin``."""
 
     def post(self) -> None:
-        user = require_user(self)
+        user = self.user
         socket_id = self.socket_id(self.fields())
         data = signin_user_data(user)
         app = self.ctx.app

@@ -1,25 +1,54 @@
-"""What every API handler shares: JSON errors, JSON bodies, bearer tokens, server context."""
+"""What every API handler shares: the server context, and one request pipeline.
+
+Every request to an :class:`ApiHandler` goes through the same steps, in this order, before its
+method runs:
+
+1. the method must be one the handler declares in :attr:`ApiHandler.access` (else 405);
+2. cross-origin protection (Tornado's ``cross_origin_protection``, the algorithm of Go's
+   ``http.CrossOriginProtection``): a state-changing request from a browser page on a foreign
+   origin is refused with 403 unless the allowlist names that origin or the request carries
+   its own ``Authorization`` (a bearer token is never sent by the browser on its own);
+3. authentication and the route's :class:`~.access.Access` (401);
+4. the body limit, on ``Content-Length`` before anything is read (413), then on the bytes
+   as they stream in; a refused body is never read, and the connection is closed.
+
+Only then is the body available, through :meth:`ApiHandler.json_body` (:func:`parse_json`:
+every malformed input is a 400) or :meth:`ApiHandler.form_body`. Every error, expected or not,
+is answered as JSON, never as a traceback; CORS headers for allowlisted origins survive it.
+"""
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+import tornado.httputil
 import tornado.web
 
 from ..ai.base import Provider
 from ..chat import ChatService
+from ..core.cors import cors_headers, preflight_headers
 from ..core.errors import PayloadTooLarge, ValidationError
+from ..core.json_input import parse_json
+from ..core.origins import matches_allowlist
 from ..core.presence import PresenceRoster
-from ..core.user_limits import KeyedRateLimiter
+from ..core.user_tokens import UserIdentity
 from ..hub import Hub
 from ..notifications import NotificationService
+from .access import PANEL_COOKIE_MAX_AGE_DAYS, PANEL_USER_COOKIE, Access, AccessPolicy, Caller
+from .errors import BEARER_CHALLENGE, ApiError
+from .limits import Limits, RateLimiters
 from .pusher_app import PusherApp
 
+__all__ = ["BEARER_CHALLENGE", "ApiError", "ApiHandler", "NotFoundHandler", "ServerContext"]
+
 log = logging.getLogger("dashboard.server")
+
+#: Bytes tolerated (and ignored) in the body of a GET, DELETE or OPTIONS request.
+IGNORED_BODY_LIMIT = 1024
 
 
 @dataclass
@@ -28,10 +57,12 @@ class ServerContext:
 
     Attributes:
         hub: the realtime hub.
-        token: bearer token that guards publishing.
+        policy: who callers are and what they may do (:mod:`.access`).
+        version: the package version, for health.
         heartbeat: seconds between SSE heartbeat comments on an idle stream.
         retry_ms: reconnect delay suggested to SSE clients.
-        max_body_bytes: largest request body accepted by JSON endpoints.
+        limits: the server's bounds (:class:`~.limits.Limits`).
+        rate_limits: the token buckets enforcing the rate bounds.
         streams: the open SSE handlers, for health and shutdown.
         chat_relays: the ``/api/chat`` answers streaming now, cancelled on shutdown.
         app: the Pusher app served at ``/app/{key}``.
@@ -42,17 +73,18 @@ class ServerContext:
         chat: rooms and messages (``/api/rooms``); ``None`` when the server has no store.
         notifications: per-user inboxes (``/api/notifications``); ``None`` without a store.
         allowed_origins: browser origins other than the server's own host that may open
-            ``/api/events`` and ``/app/{key}`` (:mod:`dashboard.core.origins`); none by default.
+            ``/api/events`` and ``/app/{key}``, send state-changing requests with the
+            user's cookies, and read answers through CORS (:mod:`dashboard.core.origins`).
         ai: the model behind ``POST /api/chat``; ``None`` answers 503.
-        ai_limits: ``POST /api/chat`` requests per user: 20 a minute, 10 at once.
     """
 
     hub: Hub
-    token: str
+    policy: AccessPolicy
     version: str
     heartbeat: float = 15.0
     retry_ms: int = 3000
-    max_body_bytes: int = 64 * 1024
+    limits: Limits = field(default_factory=Limits)
+    rate_limits: RateLimiters = field(default_factory=RateLimiters)
     streams: set[Any] = field(default_factory=set)
     chat_relays: set[Any] = field(default_factory=set)
     app: PusherApp = field(default_factory=PusherApp)
@@ -63,107 +95,292 @@ class ServerContext:
     notifications: NotificationService | None = None
     allowed_origins: frozenset[str] = frozenset()
     ai: Provider | None = None
-    ai_limits: KeyedRateLimiter = field(
-        default_factory=lambda: KeyedRateLimiter(rate=20 / 60, burst=10)
-    )
 
 
-#: The ``WWW-Authenticate`` header of a 401 that wants a bearer token.
-BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="dashboard"'}
+class TornadoRequestView:
+    """What :meth:`AccessPolicy.authenticate` reads, taken from a Tornado handler."""
+
+    def __init__(self, handler: tornado.web.RequestHandler) -> None:
+        self.handler = handler
+
+    def header(self, name: str) -> str | None:
+        return self.handler.request.headers.get(name)
+
+    def cookie(self, name: str) -> str | None:
+        return self.handler.get_cookie(name)
+
+    def login_cookie(self) -> str | None:
+        # get_secure_cookie raises without a cookie_secret, which Panel sets only with its auth.
+        if not self.handler.application.settings.get("cookie_secret"):
+            return None
+        raw = self.handler.get_secure_cookie(
+            PANEL_USER_COOKIE, max_age_days=PANEL_COOKIE_MAX_AGE_DAYS
+        )
+        if not raw:
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    @property
+    def remote_ip(self) -> str:
+        return self.handler.request.remote_ip or ""
 
 
-class ApiError(tornado.web.HTTPError):
-    """An HTTP error with a JSON body ``{"error": code, "message": message}``.
+def write_json_error(handler: tornado.web.RequestHandler, status_code: int, **kwargs: Any) -> None:
+    """Answer an error as ``{"error", "message"}``, whatever raised it."""
+    exc = kwargs.get("exc_info", (None, None, None))[1]
+    if isinstance(exc, ApiError):
+        code, message = exc.code, exc.message
+        for name, value in exc.headers.items():
+            handler.set_header(name, value)
+    elif status_code >= 500:  # unexpected: the details are for the server log only
+        code, message = "internal_error", "internal server error (see the server log)"
+    elif isinstance(exc, tornado.web.HTTPError) and exc.log_message:
+        code = "forbidden_origin" if status_code == 403 else "http_error"
+        message = exc.log_message % exc.args if exc.args else exc.log_message
+    else:
+        code, message = "http_error", handler._reason
+    handler.set_header("Content-Type", "application/json; charset=utf-8")
+    handler.finish(json.dumps({"error": code, "message": message}))
 
-    ``message`` is written for the client, whatever the status (a 503 says what is
-    unavailable); ``headers`` (``Retry-After``, ``WWW-Authenticate`` ...) go with the answer.
-    They must travel on the error: Tornado clears headers set before an error is sent.
+
+@tornado.web.stream_request_body
+class ApiHandler(tornado.web.RequestHandler):
+    """Base handler: declares access per method, and runs the pipeline of the module doc.
+
+    Subclasses set :attr:`access` (``{"GET": Access.OPEN, "POST": Access.USER}``) and, when
+    their bodies may be larger than the JSON default, :attr:`body_limit`.
     """
 
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(status, reason=None)
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-
-
-class ApiHandler(tornado.web.RequestHandler):
-    """Base handler: every error, expected or not, is answered as JSON, never as a traceback."""
-
     ctx: ServerContext
+    #: What each method needs; a method not listed answers 405.
+    access: ClassVar[Mapping[str, Access]] = {}
+    #: Largest body of POST, PUT and PATCH, in bytes; ``None``: the server's JSON limit.
+    #: Other methods take no body (up to 1 KB of one is read and ignored).
+    body_limit: ClassVar[int | None] = None
+
+    caller: Caller
+    _refusal: ApiError | None = None
+    _body: bytearray | None = None
+    _received = 0
+    _body_complete = False
 
     def initialize(self, ctx: ServerContext) -> None:
         self.ctx = ctx
+        self._set_cors_headers()
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
+        if hasattr(self, "ctx"):  # Tornado calls this before initialize(), and after errors
+            self._set_cors_headers()  # so CORS survives an error: its body must be readable
+
+    def _set_cors_headers(self) -> None:
+        headers = self.request.headers
+        allowed = cors_headers(
+            headers.get("Origin"), headers.get("Host", ""), self.ctx.allowed_origins
+        )
+        for name, value in allowed.items():
+            self.set_header(name, value)
+
+    # -- the pipeline --------------------------------------------------------------------
+
+    def check_trusted_origin(self, origin: str) -> bool:
+        """Tornado's cross-origin protection asks this for a state-changing request that a
+        browser sent from another origin.
+
+        Raises:
+            ApiError: 403 ``forbidden_origin`` unless allowlisted or bearer-authenticated.
+        """
+        if matches_allowlist(origin, self.ctx.allowed_origins):
+            return True
+        if self.request.headers.get("Authorization", "").lower().startswith("bearer "):
+            return True  # a token the page holds itself, never one the browser adds
+        raise ApiError(
+            403,
+            "forbidden_origin",
+            f"a page on {origin!r} may not send this request; the server's operator can "
+            "allow that origin with --allow-websocket-origin HOST:PORT",
+        )
+
+    async def prepare(self) -> None:
+        method = self.request.method or ""
+        try:
+            if method != "OPTIONS":  # a preflight never carries credentials: options() answers
+                self._admit(method)
+        except ApiError as refusal:
+            if not self._small_body(method):
+                # Answered now, before the body: Tornado then closes the connection unread.
+                refusal.headers["Connection"] = "close"
+                raise
+            # Answered once the (bounded) body is in: a response finished before the request
+            # is read ends the connection, which would cost a keep-alive client its socket
+            # (and the connection reset may hide the answer from it).
+            self._refusal = refusal
+            setattr(self, method.lower(), self._refuse)
+        self._start_body(method)
+
+    def _admit(self, method: str) -> None:
+        access = self.access.get(method)
+        if access is None:
+            allowed = ", ".join(sorted(self.access))
+            raise ApiError(
+                405, "method_not_allowed", f"{method} is not allowed here; use {allowed}",
+                {"Allow": allowed},
+            )  # fmt: skip
+        self.caller = self.ctx.policy.authenticate(TornadoRequestView(self), access)
+        self.ctx.policy.admit(self.caller, access)
+
+    def _small_body(self, method: str) -> bool:
+        """Whether the request declares a body within the limit (none counts)."""
+        headers = self.request.headers
+        if "chunked" in headers.get("Transfer-Encoding", "").lower():
+            return False
+        declared = headers.get("Content-Length", "0").strip()
+        return declared.isdigit() and int(declared) <= self._limit(method)
+
+    def _refuse(self, *args: str) -> None:
+        assert self._refusal is not None
+        raise self._refusal
+
+    def _start_body(self, method: str) -> None:
+        """Refuse a body over the limit by its ``Content-Length``, before reading any of it.
+
+        A client that sends ``Expect: 100-continue`` (curl does for large bodies) then reads
+        the 413 without sending the body; others may see the connection close under them.
+        """
+        limit = self._limit(method)
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                raise ApiError(
+                    400,
+                    "invalid_content_length",
+                    "Content-Length is not a number",
+                    {"Connection": "close"},
+                )
+            if int(declared) > limit:
+                raise self._too_large(limit)
+        self._body = bytearray()
+
+    def _limit(self, method: str) -> int:
+        if method not in ("POST", "PUT", "PATCH"):
+            return IGNORED_BODY_LIMIT
+        return self.body_limit if self.body_limit is not None else self.ctx.limits.json_body_bytes
+
+    def _too_large(self, limit: int) -> ApiError:
+        return ApiError(
+            413, "body_too_large", f"body exceeds {limit} bytes", {"Connection": "close"}
+        )
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished or self._body is None:
+            return  # refused already: the rest is discarded as Tornado closes the connection
+        self._received += len(chunk)
+        limit = self._limit(self.request.method or "")
+        if self._received > limit:
+            self._body = None
+            self.send_error(413, exc_info=(ApiError, self._too_large(limit), None))
+        elif self._refusal is None:  # a refused request's body is only counted, never kept
+            self._body += chunk
+
+    def options(self, *args: str) -> None:
+        """Answer a CORS preflight (see :mod:`dashboard.core.cors`)."""
+        headers = self.request.headers
+        origin = headers.get("Origin")
+        methods = [*self.access, "OPTIONS"]
+        if origin is None:  # not a preflight; say what the route supports
+            self.set_header("Allow", ", ".join(sorted(methods)))
+            self.set_status(204)
+            return
+        allowed = preflight_headers(
+            origin,
+            headers.get("Host", ""),
+            self.ctx.allowed_origins,
+            methods,
+            headers.get("Access-Control-Request-Method"),
+            headers.get("Access-Control-Request-Headers"),
+        )
+        if allowed is None:
+            raise ApiError(
+                403,
+                "forbidden_origin",
+                f"preflight refused for origin {origin!r}: allow it with "
+                "--allow-websocket-origin HOST:PORT, and use only the methods and headers "
+                "this route allows",
+            )
+        for name, value in allowed.items():
+            self.set_header(name, value)
+        self.set_status(204)
+
+    # -- what handlers use ---------------------------------------------------------------
+
+    @property
+    def user(self) -> UserIdentity:
+        """The caller's user; only on methods declared :attr:`Access.USER`.
+
+        Raises:
+            ApiError: 401 when there is none (a declaration that does not match its use).
+        """
+        user = self.caller.user
+        if user is None:
+            raise ApiError(401, "no_identity", "this request is not identified", BEARER_CHALLENGE)
+        return user
+
+    @property
+    def body(self) -> bytes:
+        """The request body, complete and within the limit."""
+        return bytes(self._body or b"")
+
+    def json_body(self) -> Any:
+        """The request body parsed as JSON (:func:`~dashboard.core.json_input.parse_json`).
+
+        The Content-Type is not checked: ``curl -d`` labels JSON as a form, and refusing it
+        would only get in the way.
+
+        Raises:
+            ApiError: 413 when too large, 400 for anything that is not plain JSON.
+        """
+        limits = self.ctx.limits
+        try:
+            return parse_json(self.body, max_bytes=self._limit("POST"), max_depth=limits.json_depth)
+        except ValidationError as exc:
+            raise self.validation_error(exc) from None
+
+    def form_body(self) -> dict[str, str]:
+        """The body as ``application/x-www-form-urlencoded`` fields (the first of each),
+        text decoded as UTF-8 with errors replaced."""
+        arguments: dict[str, list[bytes]] = {}
+        files: dict[str, list[tornado.httputil.HTTPFile]] = {}
+        tornado.httputil.parse_body_arguments(
+            "application/x-www-form-urlencoded", self.body, arguments, files
+        )
+        return {
+            name: values[0].decode("utf-8", "replace")
+            for name, values in arguments.items()
+            if values
+        }
 
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(payload))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError):
-            code, message = exc.code, exc.message
-            for name, value in exc.headers.items():
-                self.set_header(name, value)
-        elif status_code >= 500:  # unexpected: the details are for the server log only
-            code, message = "internal_error", "internal server error (see the server log)"
-        elif isinstance(exc, tornado.web.HTTPError) and exc.log_message:
-            code, message = (
-                "http_error",
-                exc.log_message % exc.args if exc.args else exc.log_message,
-            )
-        else:
-            code, message = "http_error", self._reason
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": code, "message": message}))
+        write_json_error(self, status_code, **kwargs)
 
     def validation_error(self, exc: ValidationError) -> ApiError:
         status = 413 if isinstance(exc, PayloadTooLarge) else 400
         return ApiError(status, exc.code, str(exc))
 
-    def json_body(self) -> Any:
-        """The request body parsed as JSON.
-
-        The Content-Type is not checked: ``curl -d`` labels JSON as a form, and refusing it
-        would only get in the way.
-
-        Raises:
-            ApiError: 413 when too large, 400 for bad JSON.
-        """
-        body = self.request.body
-        if len(body) > self.ctx.max_body_bytes:
-            raise ApiError(413, "body_too_large", f"body exceeds {self.ctx.max_body_bytes} bytes")
-        try:
-            return json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
-
-    def require_token(self) -> None:
-        """Check ``Authorization: Bearer <DASHBOARD_TOKEN>`` in constant time.
-
-        Raises:
-            ApiError: 401 when the header is missing or the token is wrong.
-        """
-        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "send Authorization: Bearer <DASHBOARD_TOKEN>",
-                BEARER_CHALLENGE,
-            )
-        if not hmac.compare_digest(token.strip().encode(), self.ctx.token.encode()):
-            raise ApiError(401, "unauthorized", "invalid token", BEARER_CHALLENGE)
-
 
 class NotFoundHandler(ApiHandler):
-    """JSON 404 for unknown routes under /api/."""
+    """JSON 404 for unknown routes under ``/api/`` and ``/apps/`` (401 first with a login:
+    an anonymous caller learns nothing of the route map)."""
 
-    def prepare(self) -> None:
+    access = {method: Access.OPEN for method in ("GET", "POST", "PUT", "PATCH", "DELETE")}
+
+    async def prepare(self) -> None:
+        await super().prepare()
         raise ApiError(404, "not_found", f"no API route {self.request.path}")

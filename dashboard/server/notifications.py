@@ -13,7 +13,7 @@ read}``, ``read`` as the caller sees it):
 * ``POST /api/notifications/{id}/read`` -> the notification, read (idempotent).
 * ``POST /api/notifications/read-all`` -> ``{"marked", "unread_count": 0}``.
 
-The user is only ever the request's identity (:func:`.identity.require_user`): a ``user``
+The user is only ever the request's identity (:mod:`.access`): a ``user``
 in the query string or body of the three user routes is ignored. Live delivery and read-state
 sync are on ``private-user-{id}`` and ``private-notifications`` (see
 :mod:`dashboard.notifications.service`).
@@ -31,8 +31,8 @@ from ..core.errors import ValidationError
 from ..notifications import NotificationService, notification_json
 from ..store import StoreError
 from ..store.base import DEFAULT_PAGE
+from .access import Access
 from .base import ApiError
-from .identity import require_user
 from .rooms import RoomsHandler, store_error
 
 FIELDS = frozenset({"user", "type", "title", "message", "link", "data"})
@@ -61,8 +61,10 @@ class NotificationsBase(RoomsHandler):
 class NotificationsHandler(NotificationsBase):
     """``GET`` the caller's inbox; ``POST`` a new notification with the publish token."""
 
+    access = {"GET": Access.USER, "POST": Access.PUBLISHER}
+
     async def get(self) -> None:
-        user = require_user(self)
+        user = self.user
         raw = self.get_query_argument("unread", "false").lower()
         if raw not in _TRUE + _FALSE:
             raise ApiError(400, "invalid_query", f"unread must be true or false, got {raw!r}")
@@ -85,7 +87,6 @@ class NotificationsHandler(NotificationsBase):
         )
 
     async def post(self) -> None:
-        self.require_token()
         body = self.json_body()
         if not isinstance(body, dict):
             raise ApiError(
@@ -113,8 +114,10 @@ class NotificationsHandler(NotificationsBase):
 class NotificationReadHandler(NotificationsBase):
     """``POST /api/notifications/{id}/read``: mark one read for the caller."""
 
+    access = {"POST": Access.USER}
+
     async def post(self, raw_id: str) -> None:
-        user = require_user(self)
+        user = self.user
         try:
             notification = await self.notifications.mark_read(
                 user.user_id, self.notification_id(raw_id)
@@ -127,8 +130,10 @@ class NotificationReadHandler(NotificationsBase):
 class NotificationReadAllHandler(NotificationsBase):
     """``POST /api/notifications/read-all``: mark the caller's whole inbox read."""
 
+    access = {"POST": Access.USER}
+
     async def post(self) -> None:
-        user = require_user(self)
+        user = self.user
         try:
             result = await self.notifications.mark_all_read(user.user_id)
         except (StoreError, ValidationError) as exc:

@@ -24,6 +24,7 @@ from ..core.channels import ChannelKind, channel_kind, validate_channel, validat
 from ..core.errors import AuthError, PayloadTooLarge, ValidationError
 from ..core.events import validate_event_name
 from ..core.pusher_signatures import validate_socket_id, verify_request
+from .access import Access
 from .base import ApiError, ApiHandler
 
 MAX_CHANNELS_PER_EVENT = 100
@@ -165,7 +166,14 @@ def _channels(body: dict[str, Any], batch_item: bool) -> tuple[str, ...]:
 
 
 class PusherApiHandler(ApiHandler):
-    """Base of the ``/apps/{app_id}/...`` handlers: app lookup, signature, body, attributes."""
+    """Base of the ``/apps/{app_id}/...`` handlers: app lookup, signature, body, attributes.
+
+    The request signature covers the body, so it is checked once the body is in; a body over
+    256 KB is refused by its ``Content-Length`` before that.
+    """
+
+    access = {"GET": Access.SIGNED, "POST": Access.SIGNED}
+    body_limit = MAX_BODY_BYTES
 
     def authenticate(self, app_id: str) -> dict[str, str]:
         """Check the app id and the request signature; return the query parameters.
@@ -177,9 +185,7 @@ class PusherApiHandler(ApiHandler):
         app = self.ctx.app
         if app_id != app.app_id:
             raise ApiError(404, "app_not_found", f"no app {app_id!r} on this server")
-        body = self.request.body
-        if len(body) > MAX_BODY_BYTES:  # before hashing it
-            raise ApiError(413, "body_too_large", f"body exceeds {MAX_BODY_BYTES} bytes")
+        body = self.body
         params: dict[str, str] = {}
         for key, values in self.request.query_arguments.items():
             if len(values) != 1:
@@ -208,10 +214,7 @@ class PusherApiHandler(ApiHandler):
 
     def body_object(self) -> dict[str, Any]:
         """The body as a JSON object; 400 for anything else."""
-        try:
-            body = json.loads(self.request.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+        body = self.json_body()
         if not isinstance(body, dict):
             raise ApiError(400, "invalid_body", "body must be a JSON object")
         return body

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
-#: Local defaults, so a notebook or demo works without configuration. Not secret: set real
-#: values (``DashboardServer(app_key=..., app_secret=...)``) for anything reachable by others.
+from ..store.credentials import check_secret
+
+#: Local defaults, so a notebook or demo works without configuration. Neither is secret (the
+#: key is public in every Pusher app); the secret never has a default.
 # Numeric: the official server SDKs refuse any other app id before sending a request.
 DEFAULT_APP_ID = "1"
 DEFAULT_APP_KEY = "dashboard-key"
-DEFAULT_APP_SECRET = "dashboard-secret"
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,8 @@ class PusherApp:
     Attributes:
         app_id: the id of the HTTP API paths (``/apps/{app_id}/...``).
         key: the public key clients connect with.
-        secret: signs private and presence subscriptions, sign-ins and API requests.
+        secret: signs private and presence subscriptions, sign-ins and API requests; at
+            least 16 characters (random when not given).
         activity_timeout: seconds without a frame from a client before the server pings it;
             advertised in ``pusher:connection_established`` (rounded up to whole seconds, as
             the protocol wants an integer).
@@ -34,12 +37,15 @@ class PusherApp:
 
     app_id: str = DEFAULT_APP_ID
     key: str = DEFAULT_APP_KEY
-    secret: str = DEFAULT_APP_SECRET
+    secret: str = field(default_factory=lambda: secrets.token_hex(20), repr=False)
     activity_timeout: float = 120.0
     pong_timeout: float = 30.0
     client_event_rate: float = 10.0
     max_message_bytes: int = 10 * 1024
     max_pending_writes: int = 256
+
+    def __post_init__(self) -> None:
+        check_secret(self.secret)
 
     @property
     def advertised_activity_timeout(self) -> int:

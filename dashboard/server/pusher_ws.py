@@ -16,7 +16,14 @@ Bounds, and what happens when they are hit:
   over four times that Tornado closes it (1009) without reading it all;
 * client events: ``client_event_rate`` per second, the excess answered with 4301;
 * a client silent for ``activity_timeout`` is pinged and closed with 4201 if it stays silent
-  for ``pong_timeout``.
+  for ``pong_timeout``;
+* at most :attr:`~.limits.Limits.max_channels` channels per connection; a subscription beyond
+  that gets a ``pusher:subscription_error`` (``LimitReached``, 400) that says the cap;
+* an unmasked frame closes the connection with 1002, a text frame that is not UTF-8 with
+  1007 (RFC 6455, :mod:`.websocket_protocol`).
+
+With a login configured (:mod:`.access`) the handshake itself needs a logged-in user (Panel's
+cookie) or a bearer user token, else it is refused with a 401 before the upgrade.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 
 import tornado.iostream
 import tornado.websocket
+from tornado.websocket import _WebSocketParams
 
 from ..core.channels import ChannelKind, channel_kind, server_only
 from ..core.errors import DashboardError, InvalidChannelData, ValidationError
@@ -59,7 +67,9 @@ from ..core.pusher_signatures import verify_channel_auth, verify_user_auth
 from ..core.ratelimit import TokenBucket
 from ..hub import Subscription
 from ..hub.subscription import OVERFLOW, SHUTDOWN
-from .base import ServerContext, log
+from .access import Access
+from .base import ServerContext, TornadoRequestView, log, write_json_error
+from .websocket_protocol import StrictWebSocketProtocol
 
 #: Protocol versions this server speaks (the ``protocol`` query parameter).
 SUPPORTED_PROTOCOLS = frozenset({7})
@@ -100,9 +110,30 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
         log.warning("refusing pusher socket from origin %r (not in the allowlist)", origin)
         return False
 
+    def prepare(self) -> None:
+        # Before the upgrade, so a refusal is a plain 401 with a JSON body.
+        policy = self.ctx.policy
+        if policy.login:
+            policy.admit(policy.authenticate(TornadoRequestView(self)), Access.OPEN)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        write_json_error(self, status_code, **kwargs)
+
     @property
     def max_message_size(self) -> int:
         return 4 * self.ctx.app.max_message_bytes
+
+    def get_websocket_protocol(self) -> StrictWebSocketProtocol | None:
+        # Tornado's own method (6.6), with the strict protocol in place of WebSocketProtocol13.
+        if self.request.headers.get("Sec-WebSocket-Version") != "13":
+            return None
+        params = _WebSocketParams(
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            max_message_size=self.max_message_size,
+            compression_options=self.get_compression_options(),
+        )
+        return StrictWebSocketProtocol(self, False, params)
 
     # -- connection lifecycle ----------------------------------------------------------
 
@@ -231,6 +262,14 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
     async def _subscribe(self, frame: PusherFrame) -> None:
         app, roster = self.ctx.app, self.ctx.roster
         channel, data = frame.channel or "", frame.data
+        cap = self.ctx.limits.max_channels
+        if channel not in self.channels and len(self.channels) >= cap:
+            self._send(
+                subscription_error(
+                    channel, 400, f"at most {cap} channels per connection", "LimitReached"
+                )
+            )
+            return
         owner = server_to_user_id(channel)
         if owner is not None:
             self._subscribe_server_to_user(channel, owner)
@@ -377,7 +416,7 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
             if not connections:
                 del self.ctx.pusher_channels[channel]
 
-    def get_compression_options(self) -> None:
+    def get_compression_options(self) -> dict[str, Any] | None:
         # Never negotiate permessage-deflate: _send_event writes pre-built plain frames.
         return None
 

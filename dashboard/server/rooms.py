@@ -37,8 +37,8 @@ from ..store import (
     StoreUnavailable,
 )
 from ..store.base import DEFAULT_PAGE
+from .access import Access
 from .base import ApiError, ApiHandler
-from .identity import require_user
 
 log = logging.getLogger("dashboard.server")
 
@@ -115,6 +115,8 @@ class RoomsHandler(ApiHandler):
 class RoomListHandler(RoomsHandler):
     """``GET /api/rooms``: every room, sorted by name, with the channel of its changes."""
 
+    access = {"GET": Access.OPEN}
+
     async def get(self) -> None:
         try:
             rooms = await self.chat.rooms()
@@ -133,6 +135,8 @@ class RoomListHandler(RoomsHandler):
 class RoomMessagesHandler(RoomsHandler):
     """``GET`` a page of a room's messages; ``POST {"text"}`` a new one as the caller."""
 
+    access = {"GET": Access.OPEN, "POST": Access.USER}
+
     async def get(self, room: str) -> None:
         before = self.query_int("before")
         limit = self.query_int("limit")
@@ -150,7 +154,7 @@ class RoomMessagesHandler(RoomsHandler):
         )
 
     async def post(self, room: str) -> None:
-        user = require_user(self)
+        user = self.user
         text = self.text_body()
         try:
             message = await self.chat.post(room, user.user_id, user.display_name, text)
@@ -163,8 +167,10 @@ class RoomMessagesHandler(RoomsHandler):
 class RoomMessageHandler(RoomsHandler):
     """``PATCH {"text"}`` or ``DELETE`` one message of a room, as its author."""
 
+    access = {"PATCH": Access.USER, "DELETE": Access.USER}
+
     async def patch(self, room: str, raw_id: str) -> None:
-        user = require_user(self)
+        user = self.user
         text = self.text_body()
         try:
             message = await self.chat.edit(self.message_id(raw_id), user.user_id, text, room=room)
@@ -173,7 +179,7 @@ class RoomMessageHandler(RoomsHandler):
         self.write_json(message_json(message))
 
     async def delete(self, room: str, raw_id: str) -> None:
-        user = require_user(self)
+        user = self.user
         try:
             message = await self.chat.delete(self.message_id(raw_id), user.user_id, room=room)
         except (StoreError, ValidationError) as exc:

@@ -7,7 +7,6 @@ import errno
 import gc
 import hmac
 import logging
-import secrets
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,11 +17,23 @@ import panel as pn
 from .. import __version__
 from ..ai import Provider, provider_from_env
 from ..chat import ChatService
+from ..core.channel_policy import Authorize, ChannelPolicy, ChannelRule
 from ..hub import Hub
 from ..notifications import NotificationService
 from ..store import Store, store_from_url
+from ..store.credentials import (
+    ServerSecrets,
+    check_secret,
+    load_or_create_secrets,
+    secrets_path,
+)
+from ..store.credentials import generate as generate_secrets
+from ..store.sqlite import SQLiteStore
+from .access import AccessPolicy
 from .base import ServerContext
-from .pusher_app import DEFAULT_APP_ID, DEFAULT_APP_KEY, DEFAULT_APP_SECRET, PusherApp
+from .headers import security_headers
+from .limits import Limits, RateLimiters
+from .pusher_app import DEFAULT_APP_ID, DEFAULT_APP_KEY, PusherApp
 from .pusher_ws import close_all
 from .routes import OFFLINE_ICONS, api_routes
 
@@ -30,6 +41,8 @@ log = logging.getLogger("dashboard.server")
 
 #: Builds the page for one browser session.
 PageFactory = Callable[[], Any]
+#: Largest request body Tornado reads for any route (our API routes refuse far less).
+MAX_HTTP_BODY = 1024 * 1024
 
 
 class PortInUse(OSError):
@@ -39,31 +52,55 @@ class PortInUse(OSError):
 class DashboardServer:
     """The served dashboard: Panel pages at ``/``, the hub's API under ``/api/``.
 
+    Security (the threat model is in docs/security.md): there is no built-in secret. Without
+    ``app_secret`` / ``token``, a server with a file store keeps generated ones beside its
+    database (:mod:`dashboard.store.credentials`), any other server makes fresh ones per
+    process. Who may do what is one :class:`~.access.AccessPolicy`; browsers are held to the
+    origin allowlist (CSRF, CORS, sockets), and every cookie is ``SameSite=Lax``.
+
     Args:
         hub: the hub to serve; a fresh in-memory hub by default.
         page: builds the page of each browser session; no page when ``None``.
         port: TCP port; 0 picks a free one.
         address: interface to bind, loopback by default.
-        token: bearer token for ``POST /api/publish``; generated when ``None``.
+        token: bearer token for ``POST /api/publish`` and ``POST /api/notifications``; from
+            the secrets file, or generated, when ``None``.
         heartbeat: seconds between SSE heartbeat comments on idle streams.
         websocket_origins: extra ``host:port`` values browsers may use to reach the page; the
-            same allowlist, plus the request's own host, guards ``/api/events`` and ``/app/{key}``
-            (``*`` allows any origin; see :mod:`dashboard.core.origins`).
-        app_id: the Pusher app id; a local default when ``None``.
-        app_key: the key Pusher clients connect with (``/app/{key}``); a local default.
-        app_secret: signs private/presence subscriptions; a local default, not secret.
+            same allowlist, plus the request's own host, guards ``/api/events``,
+            ``/app/{key}``, every state-changing request made with cookies, and CORS
+            (``*`` allows any origin, without cookies; see :mod:`dashboard.core.cors`).
+        app_id: the Pusher app id; ``"1"`` when ``None``.
+        app_key: the key Pusher clients connect with (``/app/{key}``); ``"dashboard-key"``.
+        app_secret: signs private/presence subscriptions, user tokens and cookies; at least
+            16 characters; from the secrets file, or generated, when ``None``.
         pusher: the full Pusher app settings (timeouts, limits); overrides the three above.
         store: a :class:`~dashboard.store.Store`, or a path / ``sqlite:///`` URL for one, that
             serves chat rooms under ``/api/rooms``; opened by :meth:`start` and closed by
             :meth:`stop` (also when passed in already built). No rooms when ``None``.
         basic_auth: turns on Panel's login page: a password every user name may log in with,
             or the path of a JSON file ``{"user": "password", ...}``. The login name is then
-            the user's identity everywhere (presence, chat, ``/pusher/auth``).
-        cookie_secret: signs Panel's login cookie; when ``None``, derived from the app secret
-            (logins survive a restart) unless that is the public default.
+            the user's identity everywhere, and every API route, stream and socket needs a
+            login, a user token or (where documented) the publish token.
+        cookie_secret: signs Panel's login cookie; derived from the app secret when ``None``
+            (logins survive a restart).
         ai: the model behind ``POST /api/chat`` (:mod:`dashboard.ai`); when ``None``,
             :func:`~dashboard.ai.provider_from_env` (OpenAI with ``OPENAI_API_KEY``, else
             the offline demo).
+        authorize: the application's own channel rule, ``authorize(user, channel) -> bool``,
+            for private and presence channels the built-in rules and ``channel_rules`` do not
+            decide (:mod:`dashboard.core.channel_policy`); an exception refuses.
+        channel_rules: ``"PATTERN=USERS"`` rules (``"private-team-*=ada,bob"``) or
+            :class:`~dashboard.core.channel_policy.ChannelRule` objects.
+        limits: the server's bounds (:class:`~.limits.Limits`).
+        frame_ancestors: who may frame the pages (CSP ``frame-ancestors``), ``'self'`` by
+            default.
+        secrets_file: where generated secrets are kept; beside a file store's database when
+            ``None``, nowhere (fresh per process) without one.
+
+    Raises:
+        WeakSecret: an ``app_secret`` under 16 characters or a publicly known one.
+        SecretsError, StoreError: the secrets file or the store cannot be used.
 
     Usage::
 
@@ -92,31 +129,64 @@ class DashboardServer:
         basic_auth: str | None = None,
         cookie_secret: str | None = None,
         ai: Provider | None = None,
+        authorize: Authorize | None = None,
+        channel_rules: Sequence[str | ChannelRule] = (),
+        limits: Limits | None = None,
+        frame_ancestors: str = "'self'",
+        secrets_file: str | Path | None = None,
     ) -> None:
         self.hub = hub or Hub()
         self.page = page
         self.address = address
         self.port = port
-        self.token = token or secrets.token_urlsafe(24)
-        self.token_generated = token is None
         self.websocket_origins = list(websocket_origins)
+        self.frame_ancestors = frame_ancestors
+        # Built here so a bad store URL fails at once; opened by start(), closed by stop().
+        self.store = store_from_url(store) if isinstance(store, str | Path) else store
+        if secrets_file is None and isinstance(self.store, SQLiteStore):
+            secrets_file = secrets_path(self.store.path)
+        #: Where generated secrets are kept; ``None`` when they live in this process only.
+        self.secrets_file = Path(secrets_file) if secrets_file is not None else None
+        configured = pusher.secret if pusher is not None else app_secret
+        if configured is not None:
+            check_secret(configured)
+        if configured is None or token is None:
+            kept = self._kept_secrets()
+            configured = configured or kept.app_secret
+            token = token or kept.publish_token
+        self.token = token
         app = pusher or PusherApp(
-            app_id=app_id or DEFAULT_APP_ID,
-            key=app_key or DEFAULT_APP_KEY,
-            secret=app_secret or DEFAULT_APP_SECRET,
+            app_id=app_id or DEFAULT_APP_ID, key=app_key or DEFAULT_APP_KEY, secret=configured
         )
+        rules = [ChannelRule.parse(r) if isinstance(r, str) else r for r in channel_rules]
+        policy = AccessPolicy(
+            secret=app.secret,
+            publish_token=self.token,
+            login=bool(basic_auth),
+            channels=ChannelPolicy(rules, authorize),
+        )
+        limits = limits or Limits()
         self.ctx = ServerContext(
-            hub=self.hub, token=self.token, version=__version__, heartbeat=heartbeat, app=app
+            hub=self.hub,
+            policy=policy,
+            version=__version__,
+            heartbeat=heartbeat,
+            app=app,
+            limits=limits,
+            rate_limits=RateLimiters(limits),
         )
         self.ctx.ai = ai if ai is not None else provider_from_env()
         self.basic_auth = basic_auth
         self.cookie_secret = cookie_secret or _login_cookie_secret(app.secret)
         self._server: Any = None
-        # Built here so a bad store URL fails at once; opened by start(), closed by stop().
-        self.store = store_from_url(store) if isinstance(store, str | Path) else store
         if self.store is not None:
             self.ctx.chat = ChatService(self.store, self.hub)
             self.ctx.notifications = NotificationService(self.store, self.hub)
+
+    def _kept_secrets(self) -> ServerSecrets:
+        if self.secrets_file is None:
+            return generate_secrets()
+        return load_or_create_secrets(self.secrets_file)
 
     @property
     def url(self) -> str:
@@ -154,6 +224,13 @@ class DashboardServer:
         try:
             self._server = pn.serve(
                 pages,
+                # Tornado's cross-origin protection for every state-changing request, Panel's
+                # own login form included (ApiHandler.check_trusted_origin adds the allowlist).
+                cross_origin_protection=True,
+                transforms=[security_headers(self.frame_ancestors)],
+                # A backstop for routes that read whole bodies (Panel's): no API route takes
+                # more than 256 KB, and they refuse by Content-Length before reading.
+                http_server_kwargs={"max_body_size": MAX_HTTP_BODY},
                 port=self.port,
                 address=self.address,
                 websocket_origin=sorted(origins),
@@ -189,10 +266,8 @@ class DashboardServer:
 
 
 def _login_cookie_secret(app_secret: str) -> str:
-    """A key for Panel's login cookie: derived from a chosen app secret (logins then survive a
-    restart), random for the public default one (which would let anyone forge a login)."""
-    if app_secret == DEFAULT_APP_SECRET:
-        return secrets.token_urlsafe(32)
+    """A key for Panel's login cookie, derived from the app secret: logins survive a restart,
+    and the key never equals a secret used for anything else."""
     return hmac.new(app_secret.encode(), b"dashboard panel cookie secret", "sha256").hexdigest()
 
 

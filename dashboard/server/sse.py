@@ -13,6 +13,7 @@ import time
 import tornado.iostream
 import tornado.web
 
+from ..core.channels import ChannelKind, channel_kind
 from ..core.cursor import encode_cursor
 from ..core.errors import ValidationError
 from ..core.event_stream import (
@@ -23,19 +24,26 @@ from ..core.event_stream import (
     reset_frame,
 )
 from ..core.events import Event
-from ..core.origins import origin_allowed, same_host
+from ..core.origins import origin_allowed
 from ..hub import Subscription
 from ..hub.subscription import OVERFLOW
+from .access import Access
 from .base import ApiError, ApiHandler, log
-from .stream_access import check_stream_channels
 
 #: Events written per chunk at most; bounds the size of one write.
 BATCH_LIMIT = 512
 
 
 class EventStreamHandler(ApiHandler):
-    """Streams ``?channel=a&channel=b``, resuming after ``Last-Event-ID`` / ``?last_event_id=``."""
+    """Streams ``?channel=a&channel=b``, resuming after ``Last-Event-ID`` / ``?last_event_id=``.
 
+    Channels: public ones to anyone (with a login, to any authenticated caller); private ones
+    that the server's channel policy lets the caller into (the rule ``/pusher/auth`` applies);
+    never presence channels, whose membership needs the Pusher socket. At most
+    :attr:`~.limits.Limits.max_channels` channels per stream.
+    """
+
+    access = {"GET": Access.OPEN}
     subscription: Subscription | None = None
     _heartbeat: asyncio.TimerHandle | None = None
     _pending_flushes = 0
@@ -48,8 +56,7 @@ class EventStreamHandler(ApiHandler):
         last_event_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
             "last_event_id", None
         )
-        # Public channels, plus the caller's own notification channels (see stream_access).
-        check_stream_channels(self, channels)
+        self._check_channels(channels)
         try:
             subscription = await self.ctx.hub.subscribe(channels, last_event_id=last_event_id)
         except ValidationError as exc:
@@ -66,8 +73,32 @@ class EventStreamHandler(ApiHandler):
         if not self._socket_closed():
             self.finish()
 
+    def _check_channels(self, channels: list[str]) -> None:
+        """Refuse more channels than the cap, presence channels, and private channels the
+        caller may not follow.
+
+        Raises:
+            ApiError: 400 over the cap, 403 for presence or a refused private channel, 401 for
+                an anonymous caller asking for a private one.
+        """
+        cap = self.ctx.limits.max_channels
+        if len(set(channels)) > cap:
+            raise ApiError(
+                400, "too_many_channels", f"{len(set(channels))} channels; at most {cap} per stream"
+            )
+        for name in channels:
+            if channel_kind(name) is ChannelKind.PRESENCE:
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    f"{name} is a presence channel: joining one announces you to its members, "
+                    "which needs the Pusher socket (/app/{key}), not a stream",
+                )
+        self.ctx.policy.check_channels(self.caller, channels)
+
     def _check_origin(self) -> None:
-        """Refuse a browser page from another origin unless allowlisted; admit it by CORS if so.
+        """Refuse a browser page from another origin unless allowlisted (an allowlisted one
+        reads the stream through the CORS headers every API answer carries).
 
         Raises:
             ApiError: 403 ``forbidden_origin``.
@@ -83,10 +114,6 @@ class EventStreamHandler(ApiHandler):
                 f"origin {origin!r} may not open this stream; "
                 "allow it with --allow-websocket-origin HOST:PORT",
             )
-        if origin is not None and not same_host(origin, headers.get("Host", "")):
-            # Without this a browser hides the stream from an allowed page on another origin.
-            self.set_header("Access-Control-Allow-Origin", origin)
-            self.set_header("Vary", "Origin")
 
     async def _stream(self, subscription: Subscription) -> None:
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")

@@ -16,6 +16,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from html import escape
 from typing import Any
 
@@ -48,16 +49,25 @@ def viewer_identity(secret: str) -> UserIdentity | None:
     cookie = pn.state.cookies.get(IDENTITY_COOKIE)
     if cookie:
         try:
-            return verify_user_token(secret, cookie, purpose=IDENTITY_COOKIE_PURPOSE)
+            named = verify_user_token(secret, cookie, purpose=IDENTITY_COOKIE_PURPOSE)
         except UserTokenError:
             return None  # stale or foreign: the visitor picks a name again
+        return replace(named, guest=True)  # a name one picked oneself is a guest's
     return None
+
+
+def viewer_address() -> str | None:
+    """The client address of the current session's browser, when served."""
+    context = pn.state.curdoc.session_context if pn.state.curdoc else None
+    request = getattr(context, "request", None)
+    address = getattr(request, "remote_ip", None)
+    return address if isinstance(address, str) and address else None
 
 
 def guest_identity() -> UserIdentity:
     """A fresh identity for an anonymous visitor, valid for one session."""
     suffix = secrets.token_hex(3)
-    return UserIdentity(f"guest-{suffix}", f"Guest {suffix}")
+    return UserIdentity(f"guest-{suffix}", f"Guest {suffix}", guest=True)
 
 
 def when_browser_leaves(callback: Callable[[], Any]) -> Callable[[], None]:

@@ -24,7 +24,7 @@ from tests.conftest import skip_or_fail
 REPO = Path(__file__).resolve().parents[2]
 PUSHER_JS = REPO / "node_modules" / "pusher-js" / "dist" / "web" / "pusher.min.js"
 # Not the defaults: the page must really use the key it is given, and the SDK the secret.
-APP_ID, KEY, SECRET = "7", "browser-key", "browser-secret"
+APP_ID, KEY, SECRET = "7", "browser-key", "browser-secret-0123456789"
 WAIT_MS = 10_000
 
 # Everything the page's pusher-js sees is recorded on `window`, for the test to poll:
@@ -68,7 +68,13 @@ def pusher_js() -> Path:
 
 @pytest.fixture
 async def server():
-    srv = DashboardServer(port=0, app_id=APP_ID, app_key=KEY, app_secret=SECRET)
+    srv = DashboardServer(
+        port=0,
+        app_id=APP_ID,
+        app_key=KEY,
+        app_secret=SECRET,
+        channel_rules=["private-orders=*", "presence-room=*"],  # beyond the built-in rules
+    )
     await srv.start()
     yield srv
     await srv.stop()

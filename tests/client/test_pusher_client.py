@@ -29,7 +29,7 @@ from dashboard.server.pusher_app import PusherApp
 from dashboard.server.pusher_ws import close_all
 from tests.waiting import until
 
-KEY, SECRET = "test-key", "test-secret"
+KEY, SECRET = "test-key", "test-secret-0123456789"
 WAIT = 5.0
 
 

@@ -103,7 +103,7 @@ async def test_bad_json_and_huge_bodies(http, server):
 
 
 async def test_rate_limit_is_per_user_with_a_clear_429(http, server):
-    server.ctx.ai_limits = KeyedRateLimiter(rate=1 / 60, burst=2)
+    server.ctx.rate_limits.chat = KeyedRateLimiter(rate=1 / 60, burst=2)
     for _ in range(2):
         response = await chat(http, server)
         assert response.status == 200

@@ -16,7 +16,7 @@ from dashboard.core.user_tokens import issue_user_token
 from dashboard.server import DashboardServer
 from dashboard.server.pusher_app import PusherApp
 
-KEY, SECRET = "auth-key", "auth-secret"
+KEY, SECRET = "auth-key", "auth-secret-0123456789"
 QUERY = "protocol=7&client=js&version=8.4.0&flash=false"
 
 
@@ -31,7 +31,12 @@ def tampered(text: str) -> str:
 
 @pytest.fixture
 async def app_server():
-    srv = DashboardServer(port=0, pusher=PusherApp(app_id="1", key=KEY, secret=SECRET))
+    # Private and presence channels beyond the dashboard's own need a rule (default deny).
+    srv = DashboardServer(
+        port=0,
+        pusher=PusherApp(app_id="1", key=KEY, secret=SECRET),
+        channel_rules=["private-team=*", "presence-room=*"],
+    )
     await srv.start()
     yield srv
     await srv.stop()

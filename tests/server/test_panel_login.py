@@ -21,7 +21,7 @@ async def server(tmp_path):
         port=0,
         page=lambda: pn.pane.Markdown("hello"),
         basic_auth=str(users),
-        app_secret="a-chosen-secret",
+        app_secret="a-chosen-secret-0123456789",
         store=tmp_path / "chat.sqlite3",
     )
     await srv.start()

@@ -333,7 +333,7 @@ async def test_a_bad_batch_publishes_nothing(sdk, connect):
         (b"[]", "invalid_body"),
         (b'{"name": "e", "channel": "a"}', "missing_field"),
         (b'{"name": "e", "data": {"a": 1}, "channel": "a"}', "invalid_data"),
-        (b'{"name": "e", "data": "\\ud800", "channel": "a"}', "invalid_data"),
+        (b'{"name": "e", "data": "\\ud800", "channel": "a"}', "invalid_json"),
         (b'{"name": "e", "data": "x"}', "missing_field"),
         (b'{"name": "e", "data": "x", "channel": "a", "channels": ["b"]}', "missing_field"),
         (b'{"name": "pusher:x", "data": "x", "channel": "a"}', "invalid_event"),

@@ -12,7 +12,7 @@ from dashboard.core.pusher_signatures import sign_channel, sign_user
 from dashboard.server import DashboardServer
 from dashboard.server.pusher_app import PusherApp
 
-KEY, SECRET = "test-key", "test-secret"
+KEY, SECRET = "test-key", "test-secret-0123456789"
 QUERY = "protocol=7&client=js&version=8.4.0&flash=false"
 
 

@@ -1,0 +1,84 @@
+"""Bounds on what one caller can make the server do, and the rate limiters that enforce them.
+
+Every bound is refused with a 4xx (or a Pusher protocol error) that names it. Limits keyed by a
+user alone can be multiplied by minting users, and guests mint themselves; so guest creation,
+and what guests may spend together, is also counted per client address.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..core.user_limits import KeyedRateLimiter
+from .errors import ApiError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The server's bounds; ``DashboardServer(limits=Limits(...))`` changes them.
+
+    Attributes:
+        max_channels: channels one SSE stream or one Pusher socket may follow at once
+            (Centrifugo allows 128 by default, Ably 200).
+        json_body_bytes: largest JSON body of the API routes, in bytes (the Pusher HTTP API
+            allows 256 KB, as Pusher does).
+        json_depth: deepest nesting of arrays and objects in a JSON body.
+        new_guests_per_minute, new_guests_burst: display-name identities
+            (``POST /api/identity``) created per client address.
+        chat_per_minute, chat_burst: ``POST /api/chat`` requests per user.
+        guest_chat_per_minute, guest_chat_burst: ``POST /api/chat`` requests of all guests
+            (self-named visitors and anonymous page sessions) together, per client address.
+    """
+
+    max_channels: int = 100
+    json_body_bytes: int = 64 * 1024
+    json_depth: int = 32
+    new_guests_per_minute: float = 10.0
+    new_guests_burst: int = 30
+    chat_per_minute: float = 20.0
+    chat_burst: int = 10
+    guest_chat_per_minute: float = 30.0
+    guest_chat_burst: int = 15
+
+    def __post_init__(self) -> None:
+        for name in ("max_channels", "json_body_bytes", "json_depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+@dataclass
+class RateLimiters:
+    """The live token buckets of one server, built from its :class:`Limits`."""
+
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        limits = self.limits
+        self.new_guests = KeyedRateLimiter(
+            limits.new_guests_per_minute / 60, limits.new_guests_burst
+        )
+        self.chat = KeyedRateLimiter(limits.chat_per_minute / 60, limits.chat_burst)
+        self.guest_chat = KeyedRateLimiter(
+            limits.guest_chat_per_minute / 60, limits.guest_chat_burst
+        )
+
+
+def take(limiter: KeyedRateLimiter, key: str, what: str) -> None:
+    """Take one token for ``key``, or refuse with 429 and ``Retry-After``.
+
+    Raises:
+        ApiError: 429 ``rate_limited``, saying which limit and when to retry.
+    """
+    wait = limiter.acquire(key)
+    if not wait:
+        return
+    seconds = math.ceil(wait)
+    per_minute = round(limiter.rate * 60, 1)
+    raise ApiError(
+        429,
+        "rate_limited",
+        f"too many {what}: at most {limiter.burst} at once and {per_minute:g} per minute; "
+        f"retry in {seconds} s",
+        {"Retry-After": str(seconds)},
+    )
