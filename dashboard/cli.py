@@ -93,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
         "\"'none'\" or \"'self' https://intranet.example\")",
     )
     serve.add_argument(
+        "--use-xheaders",
+        action="store_true",
+        help="behind a reverse proxy that sets X-Real-Ip/X-Forwarded-For and "
+        "X-Forwarded-Proto, take the client's address and scheme from them",
+    )
+    serve.add_argument(
         "--model",
         default=None,
         help="the model behind /api/chat with OPENAI_API_KEY / OPENAI_BASE_URL set (default: "
@@ -273,6 +279,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
             ai=ai,
             channel_rules=args.allow_channel,
             frame_ancestors=args.frame_ancestors,
+            use_xheaders=args.use_xheaders,
         )
     except WeakSecret as exc:
         raise CLIError(f"--app-secret / $DASHBOARD_APP_SECRET: {exc}") from None

@@ -383,4 +383,4 @@ class NotFoundHandler(ApiHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
-        raise ApiError(404, "not_found", f"no API route {self.request.path}")
+        raise self._refusal or ApiError(404, "not_found", f"no API route {self.request.path}")

@@ -97,6 +97,9 @@ class DashboardServer:
             default.
         secrets_file: where generated secrets are kept; beside a file store's database when
             ``None``, nowhere (fresh per process) without one.
+        use_xheaders: behind a reverse proxy, take the client's address and scheme from
+            ``X-Real-Ip`` / ``X-Forwarded-For`` and ``X-Forwarded-Proto`` (per-address limits,
+            ``Secure`` cookies). Only with a proxy that sets them: anyone else could.
 
     Raises:
         WeakSecret: an ``app_secret`` under 16 characters or a publicly known one.
@@ -134,6 +137,7 @@ class DashboardServer:
         limits: Limits | None = None,
         frame_ancestors: str = "'self'",
         secrets_file: str | Path | None = None,
+        use_xheaders: bool = False,
     ) -> None:
         self.hub = hub or Hub()
         self.page = page
@@ -141,6 +145,7 @@ class DashboardServer:
         self.port = port
         self.websocket_origins = list(websocket_origins)
         self.frame_ancestors = frame_ancestors
+        self.use_xheaders = use_xheaders
         # Built here so a bad store URL fails at once; opened by start(), closed by stop().
         self.store = store_from_url(store) if isinstance(store, str | Path) else store
         if secrets_file is None and isinstance(self.store, SQLiteStore):
@@ -230,7 +235,7 @@ class DashboardServer:
                 transforms=[security_headers(self.frame_ancestors)],
                 # A backstop for routes that read whole bodies (Panel's): no API route takes
                 # more than 256 KB, and they refuse by Content-Length before reading.
-                http_server_kwargs={"max_body_size": MAX_HTTP_BODY},
+                http_server_kwargs={"max_body_size": MAX_HTTP_BODY, "xheaders": self.use_xheaders},
                 port=self.port,
                 address=self.address,
                 websocket_origin=sorted(origins),
