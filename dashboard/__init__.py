@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .core.channel_policy import ChannelRule
 from .core.connection import ConnectionState, ConnectionStatus, EventStream
 from .core.cursor import Reset
 from .core.errors import (
@@ -24,6 +25,7 @@ from .core.errors import (
 from .core.events import Event
 from .core.history import HistoryLimits
 from .core.sse import ServerSentEvent, SSEDecoder, encode_sse
+from .core.user_tokens import UserIdentity
 from .hub import Backend, Hub, HubStream, MemoryBackend, Subscription
 
 __version__ = "0.1.0"
@@ -46,6 +48,7 @@ _LAZY = {
     "notify": "dashboard.notifications",
     "HubEventStream": "dashboard.client",
     "DashboardServer": "dashboard.server",
+    "Limits": "dashboard.server",
     "StreamSource": "dashboard.ui",
     "LiveFeed": "dashboard.ui",
     "LiveChart": "dashboard.ui",
@@ -66,7 +69,7 @@ if TYPE_CHECKING:
     )
     from .demo import DemoSource
     from .notifications import notify
-    from .server import DashboardServer
+    from .server import DashboardServer, Limits
     from .ui import (
         AIChat,
         ChatRoom,
@@ -84,6 +87,7 @@ __all__ = [
     "Backend",
     "ChatMessage",
     "ChatRoom",
+    "ChannelRule",
     "ConnectionBadge",
     "ConnectionState",
     "ConnectionStatus",
@@ -101,6 +105,7 @@ __all__ = [
     "InvalidCursor",
     "InvalidEventName",
     "InvalidPayload",
+    "Limits",
     "LiveChart",
     "LiveFeed",
     "MemoryBackend",
@@ -119,6 +124,7 @@ __all__ = [
     "Subscription",
     "TypingIndicator",
     "UserConnection",
+    "UserIdentity",
     "ValidationError",
     "create_dashboard",
     "encode_sse",

@@ -19,6 +19,8 @@ EXPECTED = {
     # AI chat (issue 5)
     "AIChat", "ChatMessage", "DemoProvider", "OpenAIProvider", "ProviderError",
     "RemoteChatProvider", "provider_from_env",
+    # security (issue 9): what DashboardServer's authorize=, channel_rules= and limits= take
+    "ChannelRule", "Limits", "UserIdentity",
 }  # fmt: skip
 
 
