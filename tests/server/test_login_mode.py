@@ -152,3 +152,26 @@ async def test_the_pusher_socket_needs_a_login(server):
                 assert frame["event"] == "pusher:connection_established"
     finally:
         await session.close()
+
+
+async def test_a_user_connection_works_against_a_login_server(server):
+    from dashboard.client.connection import UserConnection
+    from dashboard.client.pusher import PusherClient, PusherClosedError
+
+    token = issue_user_token(server.ctx.app.secret, "ada", "Ada")
+    me = UserConnection(server.url, server.ctx.app.key, token)
+    try:
+        assert (await me.connect()).user_id == "ada"
+        presence = await me.join_presence()
+        assert "ada" in presence.members
+        room = await me.join_room("lobby")
+        await room.post("hello from a token")
+    finally:
+        await me.aclose()
+    # Without credentials the handshake is refused, and the client stops instead of retrying.
+    stranger = PusherClient(server.url, server.ctx.app.key, reconnect_delay=0.01)
+    try:
+        with pytest.raises(PusherClosedError, match="401"):
+            await stranger.connect()
+    finally:
+        await stranger.aclose()
