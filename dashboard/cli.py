@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .store.credentials import default_database
 
 DEFAULT_URL = "http://127.0.0.1:5006"
 DEMO_CHANNELS = ("metrics", "deploys", "alerts")
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--db",
-        default=os.environ.get("DASHBOARD_DB") or str(_default_db_path()),
+        default=str(default_database()),
         metavar="PATH",
         help="SQLite file for chat rooms, messages and notifications "
         "(default: $DASHBOARD_DB, else %(default)s)",
@@ -163,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_db(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--db",
-        default=os.environ.get("DASHBOARD_DB") or str(_default_db_path()),
+        default=str(default_database()),
         metavar="PATH",
         help="the server's database; its secrets are kept beside it "
         "(default: $DASHBOARD_DB, else %(default)s)",
@@ -191,11 +192,6 @@ def _channel_rule(text: str) -> Any:
         return ChannelRule.parse(text)
     except InvalidChannelRule as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _default_db_path() -> Path:
-    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data_home) / "dashboard" / "dashboard.sqlite3"
 
 
 def _check_url(url: str) -> str:
@@ -359,10 +355,10 @@ def _publish_token(args: argparse.Namespace) -> str:
 def _kept_secrets(database: str, missing: str) -> Any:
     """The secrets a local ``dashboard serve`` keeps beside ``database``; else a CLIError that
     starts with ``missing`` and says what was looked for."""
-    from .store.credentials import SecretsError, load_secrets, secrets_path
+    from .store.credentials import SecretsError, local_secrets
 
     try:
-        return load_secrets(secrets_path(database))
+        return local_secrets(database)
     except SecretsError as exc:
         raise CLIError(f"{missing} ({exc}; `dashboard serve --db {database}` keeps it)") from None
 

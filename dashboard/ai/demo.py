@@ -39,8 +39,9 @@ _TOPICS: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     (
         ("publish", "curl", "token", "metric", "cpu", "chart"),
-        "Anything can publish into the dashboard: `POST /api/publish` with the bearer token "
-        "printed by `dashboard serve`, or `dashboard publish CHANNEL EVENT JSON`. The charts "
+        "Anything can publish into the dashboard: `POST /api/publish` with the publish token "
+        "`dashboard serve` keeps beside its database (or `DASHBOARD_TOKEN`), or `dashboard "
+        "publish CHANNEL EVENT JSON` on the same machine. The charts "
         "plot the `cpu` and `latency` events of the `metrics` channel per service, and the "
         "feeds show the newest events of each channel first.",
     ),

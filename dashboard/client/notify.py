@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from ..store.credentials import SecretsError, local_secrets
 from ..store.notifications import Notification
 from .api import APIError, DashboardAPI
 
@@ -21,6 +22,16 @@ class NotifyError(APIError):
     """The server refused the notification (``status`` and ``code`` say why), or could not be
     reached (``status`` is ``None``). The message is the server's own, e.g. ``"title is
     required and must not be empty"``."""
+
+
+def _local_publish_token() -> str:
+    try:
+        return local_secrets().publish_token
+    except SecretsError as exc:
+        raise NotifyError(
+            f"no token: pass token= or set DASHBOARD_TOKEN ({exc}; a `dashboard serve` on this "
+            "machine keeps one there)"
+        ) from None
 
 
 async def post_notification(
@@ -36,7 +47,8 @@ async def post_notification(
     Args:
         body: ``{"user", "type", "title", "message", "link", "data"}`` as the API takes it.
         url: the server's base URL; ``$DASHBOARD_URL``, else ``http://127.0.0.1:5006``.
-        token: the server's publish token; ``$DASHBOARD_TOKEN`` when ``None``.
+        token: the server's publish token; ``$DASHBOARD_TOKEN`` when ``None``, else the one a
+            ``dashboard serve`` on this machine keeps beside its database.
         session: an aiohttp session to reuse; a short-lived one otherwise.
         request_timeout: seconds for the whole request.
 
@@ -47,11 +59,7 @@ async def post_notification(
         NotifyError: no token, a bad URL, a refusal (4xx/5xx) or an unreachable server.
     """
     base = url or os.environ.get("DASHBOARD_URL") or DEFAULT_URL
-    token = token or os.environ.get("DASHBOARD_TOKEN")
-    if not token:
-        raise NotifyError(
-            "no token: pass token= or set DASHBOARD_TOKEN (printed by `dashboard serve`)"
-        )
+    token = token or os.environ.get("DASHBOARD_TOKEN") or _local_publish_token()
     try:
         api = DashboardAPI(base, token, session=session, timeout=request_timeout)
     except ValueError as exc:

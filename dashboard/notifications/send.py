@@ -38,7 +38,8 @@ async def notify(
             ``url`` and ``token`` are then ignored.
         url: otherwise, the server to post to: ``$DASHBOARD_URL``, else
             ``http://127.0.0.1:5006``.
-        token: its publish token; ``$DASHBOARD_TOKEN`` when ``None``.
+        token: its publish token; ``$DASHBOARD_TOKEN`` when ``None``, else the one a
+            ``dashboard serve`` on this machine keeps beside its database.
 
     Returns:
         The stored notification.

@@ -82,6 +82,26 @@ def secrets_path(database: str | Path) -> Path:
     return path.with_name(path.stem + SECRETS_SUFFIX)
 
 
+def default_database() -> Path:
+    """The database ``dashboard serve`` uses by default: ``$DASHBOARD_DB``, else
+    ``$XDG_DATA_HOME/dashboard/dashboard.sqlite3`` (``~/.local/share/...``)."""
+    configured = os.environ.get("DASHBOARD_DB")
+    if configured:
+        return Path(configured)
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "dashboard" / "dashboard.sqlite3"
+
+
+def local_secrets(database: str | Path | None = None) -> ServerSecrets:
+    """The secrets a ``dashboard serve`` on this machine keeps beside ``database`` (by default
+    :func:`default_database`): how local tools find the publish token and app secret.
+
+    Raises:
+        SecretsError: there are none there (no server ran with that database), or unusable.
+    """
+    return load_secrets(secrets_path(database or default_database()))
+
+
 def generate() -> ServerSecrets:
     """Fresh random secrets (160 bits of app secret, 192 of publish token)."""
     return ServerSecrets(app_secret=secrets.token_hex(20), publish_token=secrets.token_urlsafe(24))

@@ -399,6 +399,8 @@ async def test_notify_over_http_and_in_process(server, http, monkeypatch):
     assert (refused.value.status, refused.value.code) == (400, "invalid_notification")
     with pytest.raises(NotifyError, match="401: invalid token"):
         await notify("x", url=server.url, token="wrong")
+    # No token given, in the environment, or kept by a local server beside $DASHBOARD_DB.
+    monkeypatch.setenv("DASHBOARD_DB", "/nonexistent/dashboard.sqlite3")
     with pytest.raises(NotifyError, match="no token"):
         await notify("x", url=server.url)
     monkeypatch.setenv("DASHBOARD_TOKEN", TOKEN)
