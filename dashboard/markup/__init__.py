@@ -5,6 +5,6 @@ images off and links judged by :func:`judge_link`, which parses them as a browse
 """
 
 from .links import WEB_SCHEMES, judge_link
-from .markdown import render_markdown
+from .markdown import LINK_REL, markdown_literal, render_markdown
 
-__all__ = ["WEB_SCHEMES", "judge_link", "render_markdown"]
+__all__ = ["LINK_REL", "WEB_SCHEMES", "judge_link", "markdown_literal", "render_markdown"]

@@ -34,13 +34,15 @@ def judge_link(link: str, *, schemes: tuple[str, ...] = WEB_SCHEMES) -> str | No
     - an absolute URL whose scheme is one of ``schemes`` (with a host for http and https, and
       no user name or password, which only serve to disguise the host:
       ``https://bank.example@evil.example``); returned as the parser's ``href``;
-    - a same-site reference (``/path?query#fragment``, or relative such as ``docs/x``):
-      resolved against two sentinel bases, it must keep each one's origin (scheme, host and
-      port); returned as its path, query and fragment, which start with exactly one ``/``.
+    - a same-site path (``/path?query#fragment``, written with its leading ``/``): resolved
+      against two sentinel bases, it must keep each one's origin (scheme, host and port);
+      returned as its path, query and fragment, which start with exactly one ``/``.
 
     Everything else is refused: other schemes (``javascript:``, ``data:``), scheme-relative
     and backslash forms that reach another host (``//evil``, ``/\\evil``, ``\\\\evil``),
-    control characters (``/\\t/evil``), text the parser rejects, lone surrogates.
+    control characters (``/\\t/evil``), surrounding whitespace, relative references whose
+    target depends on the page they are shown on (``docs/x``, ``#top``), text the parser
+    rejects, lone surrogates.
 
     ``judge_link(judge_link(x)) == judge_link(x)`` whenever the first call accepts.
 
@@ -51,7 +53,7 @@ def judge_link(link: str, *, schemes: tuple[str, ...] = WEB_SCHEMES) -> str | No
     Returns:
         The link to store or put in ``href``, or ``None`` when it must not be a link.
     """
-    if not link or _CONTROL.search(link):
+    if not link or _CONTROL.search(link) or link.strip() != link:
         return None
     try:
         absolute = URL(link)
@@ -59,6 +61,8 @@ def judge_link(link: str, *, schemes: tuple[str, ...] = WEB_SCHEMES) -> str | No
         absolute = None
     if absolute is not None:
         return _judge_absolute(absolute, schemes)
+    if not link.startswith("/"):
+        return None
     path, again = (_same_site_path(link, base) for base in _SENTINELS)
     # "/.//evil.example" resolves to the path "//evil.example", which as an href on its own
     # is scheme-relative: another site.

@@ -17,6 +17,7 @@ end, an unclosed code span is text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -30,6 +31,8 @@ from .links import WEB_SCHEMES, judge_link
 #: Absolute schemes a Markdown link may use.
 MARKDOWN_SCHEMES: Final = (*WEB_SCHEMES, "mailto:")
 LINK_REL: Final = "noopener noreferrer nofollow"
+#: ASCII punctuation: what CommonMark lets a backslash make literal.
+_PUNCTUATION: Final = re.compile(r"([!-/:-@\[-`{-~])")
 
 
 class _SafeMarkdown(MarkdownIt):
@@ -82,3 +85,19 @@ def render_markdown(text: str) -> str:
         ``rel="noopener noreferrer nofollow"``.
     """
     return _MARKDOWN.render(text)
+
+
+def markdown_literal(text: str) -> str:
+    """``text`` as Markdown that shows exactly ``text`` (on one line): every ASCII punctuation
+    character backslash-escaped, so nothing in it is emphasis, a link or a list.
+
+    Not a safety measure (:func:`render_markdown` is safe whatever it gets), only for text that
+    must be shown as written inside Markdown, such as an error message.
+
+    Args:
+        text: one line of plain text.
+
+    Returns:
+        Its Markdown source.
+    """
+    return _PUNCTUATION.sub(r"\\\1", text)

@@ -14,6 +14,7 @@ HOSTILE = [
     "JaVaScRiPt:alert(1)",
     " javascript:alert(1)",
     "java\tscript:alert(1)",
+    "javascript&colon;alert(1)",  # nothing decodes it: a relative reference, refused
     "data:text/html,<script>alert(1)</script>",
     "vbscript:msgbox(1)",
     "file:///etc/passwd",
@@ -39,17 +40,18 @@ HOSTILE = [
     "/x\x85",
     "/\ud800",
     "",
+    " /x",
+    "/x ",
+    "docs/x",  # where it goes depends on the page
+    "#top",
+    "?q=1",
+    "\\x",
 ]
 
 
 @pytest.mark.parametrize("link", HOSTILE)
 def test_hostile_links_are_refused(link):
     assert judge_link(link) is None
-
-
-def test_an_html_entity_is_not_a_scheme():
-    # Nothing decodes entities in a link: "javascript&colon;x" is a harmless relative path.
-    assert judge_link("javascript&colon;alert(1)") == "/javascript&colon;alert(1)"
 
 
 @pytest.mark.parametrize(
@@ -64,7 +66,6 @@ def test_an_html_entity_is_not_a_scheme():
         ("/apps/deploys", "/apps/deploys"),
         ("/a\\b", "/a/b"),  # a backslash is a slash in a path, too
         ("/a/../../b?q=<x>#h", "/b?q=%3Cx%3E#h"),
-        ("docs/x", "/docs/x"),
         ("/%2F%2Fevil.example", "/%2F%2Fevil.example"),  # encoded: stays a path
     ],
 )

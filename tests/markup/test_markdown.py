@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dashboard.markup
-from dashboard.markup import judge_link, render_markdown
+from dashboard.markup import judge_link, markdown_literal, render_markdown
 from dashboard.markup.markdown import LINK_REL, MARKDOWN_SCHEMES
 
 #: Every tag CommonMark, tables and strikethrough produce, images excluded, with the
@@ -177,3 +177,15 @@ def test_markup_is_pure():
             else:
                 continue
             assert roots <= allowed, (path.name, roots)
+
+
+ONE_LINE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=40
+).map(lambda text: " ".join(text.split()))  # what AIChat makes of an error message
+
+
+@given(st.one_of(ONE_LINE, st.lists(st.sampled_from(HOSTILE_PIECES)).map("".join).map(str.strip)))
+def test_a_literal_shows_as_written(text):
+    html = render_markdown(markdown_literal(" ".join(text.split())))
+    assert parse(html).tags in ([], [("p", {}), ("/p", {})])
+    assert "".join(parse(html).text).strip() == " ".join(text.split())
