@@ -12,11 +12,11 @@ cursor ("older than N") and as the read-all watermark.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from ..core.channels import USER_CHANNEL_PREFIX, validate_channel
+from ..markup import judge_link
 from .errors import InvalidNotification, InvalidUser
 
 NotificationType = Literal["info", "success", "warning", "error"]
@@ -31,11 +31,6 @@ MAX_LINK_LENGTH: Final = 2048
 MAX_DATA_BYTES: Final = 4096
 #: Each user's notifications travel on ``private-user-{id}``, so an id must fit that channel.
 
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# An absolute http(s) URL with a host, or a path on this site (but not "//host", which a
-# browser reads as another site).
-_LINK_RE = re.compile(r"(?:https?://[^/?#\s]+(?:[/?#]\S*)?|/(?!/)\S*)", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class Notification:
@@ -47,7 +42,8 @@ class Notification:
         type: ``"info"``, ``"success"``, ``"warning"`` or ``"error"``.
         title: 1 to 200 characters.
         message: at most 2000 characters, possibly empty.
-        link: an ``http(s)://`` URL or a path starting with ``/``, or ``None``.
+        link: an ``http(s)://`` URL or a path starting with ``/``, as
+            :func:`~dashboard.markup.judge_link` normalized it; or ``None``.
         data: any JSON value (at most 4 KB as JSON), or ``None``.
         created: unix time in seconds.
         read: whether the viewing user has read it.
@@ -147,7 +143,13 @@ def validate_body(value: object) -> str:
 
 
 def validate_link(value: object) -> str | None:
-    """``None``, an ``http(s)://host...`` URL or a ``/path``; never ``javascript:`` and the like."""
+    """``None``, or ``value`` as :func:`~dashboard.markup.judge_link` normalizes it: an
+    ``http(s)://host...`` URL or a ``/path`` on this site, judged as a browser parses it.
+
+    Raises:
+        InvalidNotification: anything else (``javascript:``, ``//host``, ``/\\host``...), or
+            longer than :data:`MAX_LINK_LENGTH` as written or normalized.
+    """
     if value is None:
         return None
     if not isinstance(value, str):
@@ -156,11 +158,16 @@ def validate_link(value: object) -> str | None:
         raise InvalidNotification(
             f"link is {len(value)} characters long; the limit is {MAX_LINK_LENGTH}"
         )
-    if _CONTROL_RE.search(value) or not _LINK_RE.fullmatch(value):
+    link = judge_link(value)
+    if link is None:
         raise InvalidNotification(
             f"link must be an http:// or https:// URL or a path starting with /, got {value[:60]!r}"
         )
-    return _unicode(value, "link")
+    if len(link) > MAX_LINK_LENGTH:
+        raise InvalidNotification(
+            f"link is {len(link)} characters long once normalized; the limit is {MAX_LINK_LENGTH}"
+        )
+    return link
 
 
 def encode_data(value: object) -> str | None:

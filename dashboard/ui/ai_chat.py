@@ -5,6 +5,11 @@ it one in-process (OpenAI or the offline demo), a notebook a
 :class:`~dashboard.client.ai.RemoteChatProvider` that asks a running dashboard. The answer
 streams into one message in place, with a cursor; Panel's Stop button cancels the callback
 task, which closes the provider's stream and so the upstream request.
+
+Questions and answers alike are shown through :func:`~dashboard.markup.render_markdown`
+(:class:`~dashboard.ui.markdown_chat.MarkdownChatInterface`): raw HTML in them is text, decided by
+the parser that renders them. The messages keep the text as written, which is what the model
+gets back in the history.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import param
 
 from ..ai.base import MAX_MESSAGES, MAX_TOTAL_CHARS, ChatMessage, Provider, ProviderError
 from ..core.ai_stream import RenderPacer
-from ..core.markdown_safety import escape_raw_html
+from ..markup import markdown_literal
+from .markdown_chat import MarkdownChatInterface
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +78,7 @@ class AIChat(pn.viewable.Viewer):
         self.label = pn.pane.HTML(
             self._label_html(), stylesheets=[_CSS], sizing_mode="stretch_width"
         )
-        self.interface = pn.chat.ChatInterface(
+        self.interface = MarkdownChatInterface(
             callback=self._respond,
             user=self.user,
             callback_user=self.assistant,
@@ -107,8 +113,6 @@ class AIChat(pn.viewable.Viewer):
             else:
                 continue
             text = message.object.removesuffix(self.cursor)
-            if role == "assistant":
-                text = _as_written(text)
             if text.strip():
                 turns.append(ChatMessage(role, text))
         # Drop the oldest turns to stay inside the server's limits (dashboard.ai.base).
@@ -128,7 +132,7 @@ class AIChat(pn.viewable.Viewer):
             if message.user == self.user:
                 return ""  # the last question has no answer yet
             if message.user == self.assistant and isinstance(message.object, str):
-                return _as_written(message.object.removesuffix(self.cursor))
+                return message.object.removesuffix(self.cursor)
         return ""
 
     def send(self, text: str) -> None:
@@ -207,7 +211,7 @@ class AIChat(pn.viewable.Viewer):
                 if not reader.done():
                     pacer.rendered(loop.time())
                     self.renders += 1
-                    yield escape_raw_html(text) + self.cursor
+                    yield text + self.cursor
             text += "".join(received)
             failure = None if reader.cancelled() else reader.exception()
             if failure is not None:
@@ -217,10 +221,10 @@ class AIChat(pn.viewable.Viewer):
                 message = getattr(failure, "message", "The answer failed unexpectedly.")
                 self.error = message
                 self.renders += 1
-                yield _error_markdown(escape_raw_html(text), message)
+                yield _with_error(text, message)
             else:
                 self.renders += 1
-                yield escape_raw_html(text)
+                yield text
         finally:
             if not reader.done():
                 reader.cancel()  # stopped: the reader's finally closes the upstream stream
@@ -228,7 +232,7 @@ class AIChat(pn.viewable.Viewer):
                     await reader
                 if reply is not None:
                     # The cancelled callback cannot yield again: drop the cursor by hand.
-                    reply.object = escape_raw_html(text + "".join(received))
+                    reply.object = text + "".join(received)
             self.streaming = False
             self._turns += 1
             self._turn_done.set()
@@ -253,15 +257,11 @@ class AIChat(pn.viewable.Viewer):
         self.label.object = self._label_html()
 
 
-def _as_written(shown: str) -> str:
-    # Answers are shown with raw HTML escaped (escape_raw_html); the model gets its own words
-    # back in the history, and callers of .answer the text as the model wrote it.
-    return shown.replace("&lt;", "<")
-
-
-def _error_markdown(text: str, message: str) -> str:
+def _with_error(text: str, message: str) -> str:
+    """The answer so far and the failure's reason, shown as written (no Markdown in it)."""
     prefix = f"{text}\n\n" if text.strip() else ""
-    return f"{prefix}> ⚠️ **{escape(message)}** Press ↻ Rerun to try again."
+    reason = markdown_literal(" ".join(message.split()))
+    return f"{prefix}> ⚠️ **{reason}** Press ↻ Rerun to try again."
 
 
 async def _aclose(chunks: AsyncIterator[str]) -> None:

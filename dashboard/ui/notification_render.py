@@ -2,7 +2,8 @@
 
 Titles, messages and links come from anyone holding the publish token (a CI job, a notebook),
 so nothing in them may become markup: text is escaped, and a link is only ever an ``href`` of
-an ``http(s)://`` URL or a same-site path.
+an ``http(s)://`` URL or a same-site path, judged by :func:`~dashboard.markup.judge_link` as the
+store judged it (again here, for rows stored before it did).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import html
 import time
 
+from ..markup import LINK_REL, judge_link
 from ..store.notifications import Notification
 
 #: Type -> (symbol, colour). Plain symbols rather than emoji: they render in every font.
@@ -54,15 +56,9 @@ def relative_time(created: float, now: float | None = None) -> str:
 
 
 def safe_link(link: str | None) -> str | None:
-    """``link`` when it is an ``http(s)://`` URL or a same-site path, else ``None``."""
-    if not link:
-        return None
-    lowered = link.strip().lower()
-    if lowered.startswith(("http://", "https://")) or (
-        lowered.startswith("/") and not lowered.startswith("//")
-    ):
-        return link.strip()
-    return None
+    """``link`` normalized when it is an ``http(s)://`` URL or a same-site path (as a browser
+    parses it: :func:`~dashboard.markup.judge_link`), else ``None``."""
+    return judge_link(link) if link else None
 
 
 def render_notification(notification: Notification, now: float | None = None) -> str:
@@ -76,7 +72,7 @@ def render_notification(notification: Notification, now: float | None = None) ->
     )
     link = safe_link(notification.link)
     opener = (
-        f' · <a href="{html.escape(link)}" target="_blank" rel="noopener noreferrer">open</a>'
+        f' · <a href="{html.escape(link)}" target="_blank" rel="{LINK_REL}">open</a>'
         if link
         else ""
     )

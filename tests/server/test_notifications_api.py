@@ -108,6 +108,8 @@ async def test_post_needs_the_publish_token_and_answers_the_notification(server,
         False,
     )
     assert (body["link"], body["data"]) == ("https://ci.example/1", {"run": 1})
+    status, body = await send(http, server, {"title": "t", "link": "HTTPS://CI.example/a b"})
+    assert (status, body["link"]) == (201, "https://ci.example/a%20b")  # stored as judged
     status, body = await send(http, server, {"title": "to all"})
     assert (status, body["user"], body["type"], body["message"], body["link"], body["data"]) == (
         201,
@@ -128,6 +130,8 @@ async def test_post_needs_the_publish_token_and_answers_the_notification(server,
         ({"title": "t", "type": "fatal"}, 400, "invalid_notification", "type must be one of"),
         ({"title": "t", "message": "m" * 2001}, 400, "invalid_notification", "limit is 2000"),
         ({"title": "t", "link": "javascript:alert(1)"}, 400, "invalid_notification", "link must"),
+        # A browser reads "\\" as "/": this is http://evil.example/x, not a path.
+        ({"title": "t", "link": "/\\evil.example/x"}, 400, "invalid_notification", "link must"),
         ({"title": "t", "link": "/" * 2049}, 400, "invalid_notification", "limit is 2048"),
         ({"title": "t", "data": {"x": "y" * 5000}}, 400, "invalid_notification", "limit is 4096"),
         ({"title": "t", "user": "two words"}, 400, "invalid_user", "cannot receive"),

@@ -127,7 +127,7 @@ async def test_notifications_and_read_state_survive_a_reopen(make_store):
     assert d.id > c.id
 
 
-LINK_OK = ["https://example.com", "http://x.y/path?q=1#f", "/", "/reports/42?tab=1", None]
+LINK_OK = ["https://example.com/", "http://x.y/path?q=1#f", "/", "/reports/42?tab=1", None]
 BAD = [
     ({"title": ""}, InvalidNotification, "title"),
     ({"title": "   "}, InvalidNotification, "title"),
@@ -142,6 +142,10 @@ BAD = [
     ({"link": "https://"}, InvalidNotification, "link must be"),
     ({"link": "relative/path"}, InvalidNotification, "link must be"),
     ({"link": "/a\nb"}, InvalidNotification, "link must be"),
+    ({"link": "/\\evil.example/x"}, InvalidNotification, "link must be"),
+    ({"link": "/\t/evil.example"}, InvalidNotification, "link must be"),
+    ({"link": "/.//evil.example"}, InvalidNotification, "link must be"),
+    ({"link": "/" + "é" * 1000}, InvalidNotification, "once normalized"),  # %C3%A9 each
     ({"link": "/" + "x" * 2048}, InvalidNotification, "limit is 2048"),
     ({"data": "x" * 5000}, InvalidNotification, "limit is 4096"),
     ({"data": float("nan")}, InvalidNotification, "not JSON-serialisable"),
@@ -156,6 +160,18 @@ BAD = [
 @pytest.mark.parametrize("link", LINK_OK)
 async def test_links_that_are_accepted(store, link):
     assert (await store.add_notification("*", "info", "t", link=link)).link == link
+
+
+@pytest.mark.parametrize(
+    "link, stored",
+    [
+        ("https://example.com", "https://example.com/"),
+        ("HTTP://Example.com:80/a/../b c", "http://example.com/b%20c"),
+        ("/a\\b", "/a/b"),
+    ],
+)
+async def test_links_are_stored_as_a_browser_reads_them(store, link, stored):
+    assert (await store.add_notification("*", "info", "t", link=link)).link == stored
 
 
 @pytest.mark.parametrize("change, error, match", BAD)

@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 
+import panel as pn
 import pytest
 
-from dashboard.ai import ChatMessage, DemoProvider, OpenAIProvider
+from dashboard.ai import ChatMessage, DemoProvider, OpenAIProvider, ProviderError
+from dashboard.ui import markdown_chat
 from dashboard.ui.ai_chat import AIChat
 from tests.fake_openai import LEAKY_KEY, FakeOpenAI
 from tests.waiting import until
+
+
+def shown(message) -> pn.pane.HTML:
+    """The pane a message's text is shown in (the only one with the "markdown" class)."""
+    (pane,) = [p for p in message.select(pn.pane.HTML) if "markdown" in p.css_classes]
+    return pane
 
 
 @pytest.fixture
@@ -74,9 +82,10 @@ async def test_streams_in_place_with_a_cursor_and_disabled_input_then_stop_abort
         assert chat.streaming and chat.interface.disabled and chat.interface.active_widget.disabled
         reply = chat.interface.objects[-1]
         assert reply.object.endswith(chat.cursor)
-        grown = chat.answer
+        pane, grown = shown(reply), chat.answer
         await until(lambda: len(chat.answer) > len(grown))
         assert chat.interface.objects[-1] is reply  # one message, updated in place
+        assert shown(reply) is pane and grown.split()[-1] in pane.object  # one pane, too
         assert chat.stop()
         await until(lambda: not chat.streaming)
         await asyncio.wait_for(fake.closed.wait(), 2)
@@ -100,19 +109,56 @@ async def test_a_fast_model_is_coalesced_to_30_renders_per_second():
     assert chat.renders < tokens / 2
 
 
-async def test_raw_html_in_an_answer_is_shown_as_text():
-    injected = ["Look: ", "<img src=x ", "onerror=alert(1)>", " and `a < b`"]
+async def test_raw_html_in_questions_and_answers_is_shown_as_text():
+    injected = ["Look: ", "see \\`<img src=x ", "onerror=alert(1)>", " and `a < b`"]
     fake = await FakeOpenAI(injected).start()
     provider = OpenAIProvider("fake-model", api_key=LEAKY_KEY, base_url=fake.base_url)
     try:
         chat = AIChat(provider=provider)
         async with asyncio.timeout(10):
-            answer = await chat.ask("hi")
-        shown = chat.interface.objects[-1].object
-        assert "<img" not in shown and "&lt;img src=x onerror=alert(1)>" in shown
-        assert "`a < b`" in shown  # code is left alone
-        assert answer == chat.answer == "Look: <img src=x onerror=alert(1)> and `a < b`"
-        assert chat.history[-1].content == answer  # the model gets its own words back
+            answer = await chat.ask("why <b>bold</b>?")
+        question, reply = chat.interface.objects
+        assert shown(question).object == "<p>why &lt;b&gt;bold&lt;/b&gt;?</p>\n"
+        html = shown(reply).object
+        assert "<img" not in html and "see `&lt;img src=x onerror=alert(1)&gt; and" in html
+        assert "<code>a &lt; b</code>" in html  # code is still code
+        assert answer == chat.answer == "Look: see \\`<img src=x onerror=alert(1)> and `a < b`"
+        assert reply.object == answer  # the message keeps the text as written
+        assert reply.chat_copy_icon.value == answer  # and so does the copy button
+        assert chat.history == [
+            ChatMessage("user", "why <b>bold</b>?"),
+            ChatMessage("assistant", answer),  # the model gets its own words back
+        ]
     finally:
         await provider.aclose()
         await fake.stop()
+
+
+class Refusal:
+    name = model = label = "refusal"
+
+    async def stream(self, messages):
+        yield "partial <b>"
+        raise ProviderError("upstream", "bad *request* <img src=x onerror=alert(1)> [x](y)")
+
+
+async def test_an_error_line_is_shown_as_written():
+    chat = AIChat(provider=Refusal())
+    async with asyncio.timeout(10):
+        await chat.ask("hi")
+    html = shown(chat.interface.objects[-1]).object
+    assert "<p>partial &lt;b&gt;</p>" in html
+    assert "bad *request* &lt;img src=x onerror=alert(1)&gt; [x](y)" in html
+    assert "<img" not in html and "<em>" not in html and "<a " not in html
+    assert chat.error.startswith("bad *request*")
+
+
+def test_a_message_that_fails_to_render_is_still_text(monkeypatch):
+    # Panel would fall back to its own Markdown pane, raw HTML on, if the renderer raised.
+    def broken(text):
+        raise RecursionError
+
+    monkeypatch.setattr(markdown_chat, "render_markdown", broken)
+    assert markdown_chat.markdown_pane("<img src=x onerror=alert(1)>").object == (
+        "<pre>&lt;img src=x onerror=alert(1)&gt;</pre>"
+    )

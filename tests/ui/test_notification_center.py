@@ -57,12 +57,20 @@ def test_nothing_in_a_notification_becomes_markup():
         ("javascript:alert(1)", False),
         ("//evil.example.com", False),
         ("data:text/html,<b>", False),
+        # Stored before links were judged as a browser parses them: http://evil.example/x.
+        ("/\\evil.example/x", False),
+        (" javascript:alert(1)", False),
         (None, False),
     ],
 )
 def test_only_web_links_and_same_site_paths_are_links(link, shown):
     assert (safe_link(link) is not None) is shown
     assert ("<a href" in render_notification(notification(link=link))) is shown
+
+
+def test_a_link_is_rendered_as_judged():
+    html = render_notification(notification(link='https://x.example/"><b>'))
+    assert 'href="https://x.example/%22%3E%3Cb%3E"' in html and "<b>" not in html
 
 
 @pytest.mark.parametrize(
