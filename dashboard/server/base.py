@@ -97,6 +97,12 @@ class ServerContext:
     ai: Provider | None = None
 
 
+def _is_length(text: str) -> bool:
+    """Whether ``text`` is a Content-Length: ASCII digits only (``str.isdigit`` also takes
+    ``"²"``, which ``int`` then refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 class TornadoRequestView:
     """What :meth:`AccessPolicy.authenticate` reads, taken from a Tornado handler."""
 
@@ -239,7 +245,7 @@ class ApiHandler(tornado.web.RequestHandler):
         if "chunked" in headers.get("Transfer-Encoding", "").lower():
             return False
         declared = headers.get("Content-Length", "0").strip()
-        return declared.isdigit() and int(declared) <= self._limit(method)
+        return _is_length(declared) and int(declared) <= self._limit(method)
 
     def _refuse(self, *args: str) -> None:
         assert self._refusal is not None
@@ -254,7 +260,7 @@ class ApiHandler(tornado.web.RequestHandler):
         limit = self._limit(method)
         declared = self.request.headers.get("Content-Length")
         if declared is not None:
-            if not declared.strip().isdigit():
+            if not _is_length(declared.strip()):
                 raise ApiError(
                     400,
                     "invalid_content_length",

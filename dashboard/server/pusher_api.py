@@ -172,7 +172,6 @@ class PusherApiHandler(ApiHandler):
     256 KB is refused by its ``Content-Length`` before that.
     """
 
-    access = {"GET": Access.SIGNED, "POST": Access.SIGNED}
     body_limit = MAX_BODY_BYTES
 
     def authenticate(self, app_id: str) -> dict[str, str]:
@@ -249,6 +248,8 @@ class EventsHandler(PusherApiHandler):
     Answers ``{}``, or ``{"channels": {name: attributes}}`` when the body asks for ``info``.
     """
 
+    access = {"POST": Access.SIGNED}
+
     async def post(self, app_id: str) -> None:
         self.authenticate(app_id)
         trigger = parse_trigger(self.body_object(), self.ctx.hub.max_payload_bytes)
@@ -266,6 +267,8 @@ class BatchEventsHandler(PusherApiHandler):
 
     Answers ``{}``, or ``{"batch": [attributes, ...]}`` when any event asks for ``info``.
     """
+
+    access = {"POST": Access.SIGNED}
 
     async def post(self, app_id: str) -> None:
         self.authenticate(app_id)
@@ -291,6 +294,8 @@ class ChannelsHandler(PusherApiHandler):
     ``info=user_count`` needs a ``presence-`` prefix filter, as on Pusher.
     """
 
+    access = {"GET": Access.SIGNED}
+
     def get(self, app_id: str) -> None:
         params = self.authenticate(app_id)
         prefix = params.get("filter_by_prefix", "")
@@ -303,6 +308,8 @@ class ChannelsHandler(PusherApiHandler):
 
 class ChannelHandler(PusherApiHandler):
     """``GET /apps/{app_id}/channels/{name}?info=user_count,subscription_count``."""
+
+    access = {"GET": Access.SIGNED}
 
     def get(self, app_id: str, name: str) -> None:
         params = self.authenticate(app_id)
@@ -317,6 +324,8 @@ class ChannelHandler(PusherApiHandler):
 
 class ChannelUsersHandler(PusherApiHandler):
     """``GET /apps/{app_id}/channels/{name}/users``: ``{"users": [{"id"}]}``, presence only."""
+
+    access = {"GET": Access.SIGNED}
 
     def get(self, app_id: str, name: str) -> None:
         self.authenticate(app_id)
