@@ -171,7 +171,6 @@ class ApiHandler(tornado.web.RequestHandler):
     _refusal: ApiError | None = None
     _body: bytearray | None = None
     _received = 0
-    _body_complete = False
 
     def initialize(self, ctx: ServerContext) -> None:
         self.ctx = ctx
