@@ -107,6 +107,15 @@ def _parse_response(data: bytes, eof: bool) -> Reply | None:
     return reply
 
 
+def _informational(data: bytes) -> list[int]:
+    """The 1xx statuses at the start of ``data``."""
+    statuses = []
+    while data.startswith(b"HTTP/1.1 1") and b"\r\n\r\n" in data:
+        head, _, data = data.partition(b"\r\n\r\n")
+        statuses.append(int(head.split(b" ", 2)[1]))
+    return statuses
+
+
 def _exchange(
     port: int,
     head: bytes,
@@ -171,7 +180,9 @@ def _exchange(
             except TimeoutError:
                 pass
     if answer is None:
+        # No final response; keep what came before it (a 100 Continue, say).
         answer = Reply(outcome="dropped" if eof else "hang")
+        answer.informational = _informational(bytes(received))
     answer.sent, answer.closed = max(body_sent, 0), closed
     return answer
 
