@@ -253,6 +253,7 @@ CORPUS = [
     Case("deep_array", b"[" * 1500 + b"]" * 1500),
     Case("deep_object", b'{"a":' * 600 + b"1" + b"}" * 600),
     Case("deep_array_100k", b"[" * 100_000),
+    Case("deep_object_100k", b'{"a":' * 20_000),
     # Over 32 levels where the route takes any JSON (publish's data): only the depth limit refuses.
     Case(
         "nesting_over_32_in_text", lambda route: json.dumps(_with_text(route, _nested(32))).encode()
