@@ -216,13 +216,13 @@ class ApiHandler(tornado.web.RequestHandler):
             if method != "OPTIONS":  # a preflight never carries credentials: options() answers
                 self._admit(method)
         except ApiError as refusal:
-            if not self._small_body(method):
+            if self._waits_to_send() or not self._small_body(method):
                 # Answered now, before the body: Tornado then closes the connection unread.
                 refusal.headers["Connection"] = "close"
                 raise
-            # Answered once the (bounded) body is in: a response finished before the request
-            # is read ends the connection, which would cost a keep-alive client its socket
-            # (and the connection reset may hide the answer from it).
+            # The client is sending a body within the limit: answered once it is in, since a
+            # response finished before the request is read ends the connection, which would
+            # cost a keep-alive client its socket (and the reset may hide the answer from it).
             self._refusal = refusal
             setattr(self, method.lower(), self._refuse)
         self._start_body(method)
@@ -237,6 +237,11 @@ class ApiHandler(tornado.web.RequestHandler):
             )  # fmt: skip
         self.caller = self.ctx.policy.authenticate(TornadoRequestView(self), access)
         self.ctx.policy.admit(self.caller, access)
+
+    def _waits_to_send(self) -> bool:
+        """Whether the client sends its body only once invited (``Expect: 100-continue``):
+        then a refusal before the body costs it nothing, and Tornado sends no invitation."""
+        return self.request.headers.get("Expect", "").lower() == "100-continue"
 
     def _small_body(self, method: str) -> bool:
         """Whether the request declares a body within the limit (none counts)."""

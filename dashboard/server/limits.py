@@ -29,6 +29,8 @@ class Limits:
         chat_per_minute, chat_burst: ``POST /api/chat`` requests per user.
         guest_chat_per_minute, guest_chat_burst: ``POST /api/chat`` requests of all guests
             (self-named visitors and anonymous page sessions) together, per client address.
+        body_timeout: seconds a client has to send a request body it announced; a client that
+            stalls (a "slowloris") is disconnected instead of holding the connection.
     """
 
     max_channels: int = 100
@@ -40,11 +42,14 @@ class Limits:
     chat_burst: int = 10
     guest_chat_per_minute: float = 30.0
     guest_chat_burst: int = 15
+    body_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("max_channels", "json_body_bytes", "json_depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not self.body_timeout > 0:
+            raise ValueError("body_timeout must be a positive number of seconds")
 
 
 @dataclass

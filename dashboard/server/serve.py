@@ -235,7 +235,11 @@ class DashboardServer:
                 transforms=[security_headers(self.frame_ancestors)],
                 # A backstop for routes that read whole bodies (Panel's): no API route takes
                 # more than 256 KB, and they refuse by Content-Length before reading.
-                http_server_kwargs={"max_body_size": MAX_HTTP_BODY, "xheaders": self.use_xheaders},
+                http_server_kwargs={
+                    "max_body_size": MAX_HTTP_BODY,
+                    "body_timeout": self.ctx.limits.body_timeout,
+                    "xheaders": self.use_xheaders,
+                },
                 port=self.port,
                 address=self.address,
                 websocket_origin=sorted(origins),

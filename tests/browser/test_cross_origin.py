@@ -405,15 +405,8 @@ async def test_a_cross_site_form_cannot_post_as_a_logged_in_user(browser, tmp_pa
         await context.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: headers.security_headers adds SameSite in an OutputTransform, but Tornado "
-    "6.6's RequestHandler.flush() runs the transforms BEFORE it appends the cookies of "
-    "set_cookie()/set_secure_cookie()/clear_cookie(); Panel's login cookies (user, id_token, "
-    "is_guest, next_url) go out without SameSite, and Chromium sends the fresh login cookie "
-    "with a cross-site form POST (its two-minute Lax+POST allowance)",
-)
 async def test_panel_login_cookies_are_samesite_lax(browser, tmp_path):
+    # Tornado appends cookies after the output transforms ran; headers.py once missed them.
     cross_site = free_port()
     async with attacker_site([cross_site]), victim_server(tmp_path, basic_auth=PASSWORD) as server:
         context = await browser.new_context()

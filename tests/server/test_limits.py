@@ -3,6 +3,7 @@ per client address."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -127,3 +128,23 @@ async def test_a_page_sessions_guest_counts_at_the_browsers_address(server):
             statuses.append((await post(f"{server.url}/api/chat", MESSAGES, headers=headers))[0])
         results[address] = statuses
     assert results == {"10.0.0.1": [200, 200, 200, 429], "10.0.0.2": [200, 200, 200, 429]}
+
+
+async def test_a_client_that_stalls_its_body_is_disconnected(tmp_path):
+    server = DashboardServer(port=0, limits=Limits(body_timeout=0.5))
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        token = issue_user_token(server.ctx.app.secret, "ada")
+        writer.write(
+            b"POST /api/identity HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            + f"Authorization: Bearer {token}\r\n\r\n".encode()
+            + b'{"name": '  # ...and never the rest
+        )
+        await writer.drain()
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, without an answer
+        assert asyncio.get_running_loop().time() - started < 3
+        writer.close()
+    finally:
+        await server.stop()
