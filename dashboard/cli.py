@@ -62,12 +62,10 @@ def _parser() -> argparse.ArgumentParser:
         help="another host:port (or *) whose pages may open the dashboard, /api/events and "
         "the Pusher socket (repeatable)",
     )
-    serve.add_argument(
-        "--db",
-        default=str(default_database()),
-        metavar="PATH",
-        help="SQLite file for chat rooms, messages and notifications "
-        "(default: $DASHBOARD_DB, else %(default)s)",
+    _add_db(
+        serve,
+        "SQLite file for chat rooms, messages and notifications; generated secrets are kept "
+        "beside it",
     )
     serve.add_argument(
         "--basic-auth",
@@ -161,13 +159,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_db(command: argparse.ArgumentParser) -> None:
+def _add_db(
+    command: argparse.ArgumentParser,
+    what: str = "the server's database; its secrets are kept beside it",
+) -> None:
     command.add_argument(
         "--db",
         default=str(default_database()),
         metavar="PATH",
-        help="the server's database; its secrets are kept beside it "
-        "(default: $DASHBOARD_DB, else %(default)s)",
+        help=f"{what} (default: $DASHBOARD_DB, else %(default)s)",
     )
 
 

@@ -48,6 +48,26 @@ def offline_ai():
 
 
 @pytest.fixture
+async def start_server(tmp_path):
+    """``await start_server(**options)``: a started DashboardServer on a free port, with a store
+    of its own in ``tmp_path`` unless ``store=`` says otherwise; all stopped after the test."""
+    from dashboard.server import DashboardServer
+
+    started = []
+
+    async def start(**options):
+        options.setdefault("store", tmp_path / f"dashboard{len(started)}.sqlite3")
+        server = DashboardServer(port=0, **options)
+        await server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await server.stop()
+
+
+@pytest.fixture
 async def store_server(tmp_path):
     """A real DashboardServer with a real SQLite store: chat rooms and notification inboxes."""
     from dashboard.server import DashboardServer

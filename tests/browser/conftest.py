@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
-import socket
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.conftest import skip_or_fail
+from tests.processes import dashboard_process
 
 CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,24 +51,8 @@ async def browser():
 async def dashboard_serve(*args: str) -> AsyncIterator[str]:
     """`dashboard serve ARGS` as a user runs it, in a subprocess on a free loopback port;
     yields its base URL once it is ready."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dashboard", "serve", "--port", str(port), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "DASHBOARD_TOKEN": "browser"},
-    )  # fmt: skip
-    try:
-        while True:
-            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-            assert line, "dashboard serve exited early"
-            if line.startswith("Dashboard:"):
-                break
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 20)
+    async with dashboard_process(*args, env={"DASHBOARD_TOKEN": "browser"}) as served:
+        yield served.url
 
 
 @pytest.fixture

@@ -8,28 +8,11 @@ from __future__ import annotations
 import json
 
 import aiohttp
-import pytest
 
 from dashboard.core.pusher_signatures import sign_channel
 from dashboard.core.user_tokens import issue_user_token
-from dashboard.server import DashboardServer
 
 TEAM = "private-team-x"
-
-
-@pytest.fixture
-async def make_server(tmp_path):
-    started = []
-
-    async def make(**options):
-        server = DashboardServer(port=0, store=tmp_path / f"db{len(started)}.sqlite3", **options)
-        await server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        await server.stop()
 
 
 def bearer(server, user):
@@ -71,8 +54,8 @@ async def pusher_auth(session, server, socket_id, channel, headers=None):
         return response.status, await response.json()
 
 
-async def test_a_guest_gets_no_unruled_private_channel_anywhere(make_server):
-    server = await make_server()
+async def test_a_guest_gets_no_unruled_private_channel_anywhere(start_server):
+    server = await start_server()
     session = await guest_session(server)
     try:
         status, answer = await sse_status(session, server, TEAM)
@@ -94,8 +77,8 @@ async def test_a_guest_gets_no_unruled_private_channel_anywhere(make_server):
         await session.close()
 
 
-async def test_a_rule_lets_named_users_in_on_every_transport(make_server):
-    server = await make_server(channel_rules=["private-team-*=ada"])
+async def test_a_rule_lets_named_users_in_on_every_transport(start_server):
+    server = await start_server(channel_rules=["private-team-*=ada"])
     async with aiohttp.ClientSession() as http:
         # SSE: ada reads the channel; bob is refused.
         assert (await sse_status(http, server, TEAM, bearer(server, "bob")))[0] == 403
@@ -121,11 +104,11 @@ async def test_a_rule_lets_named_users_in_on_every_transport(make_server):
         await ws.close()
 
 
-async def test_the_application_callable_authorizes(make_server):
+async def test_the_application_callable_authorizes(start_server):
     def authorize(user, channel):
         return channel == "presence-ops" and user.user_id.startswith("ops-")
 
-    server = await make_server(authorize=authorize)
+    server = await start_server(authorize=authorize)
     async with aiohttp.ClientSession() as http:
         ws, socket_id = await socket(http, server)
         status, _ = await pusher_auth(
@@ -139,10 +122,10 @@ async def test_the_application_callable_authorizes(make_server):
         await ws.close()
 
 
-async def test_a_signature_made_with_the_secret_is_the_apps_own_authorization(make_server):
+async def test_a_signature_made_with_the_secret_is_the_apps_own_authorization(start_server):
     # The Pusher model: whoever holds the app secret (the app's backend, a server SDK's
     # authenticate()) decides; the socket only checks the signature.
-    server = await make_server()
+    server = await start_server()
     async with aiohttp.ClientSession() as http:
         ws, socket_id = await socket(http, server)
         app = server.ctx.app

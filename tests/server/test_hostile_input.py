@@ -21,9 +21,6 @@ import asyncio
 import contextlib
 import copy
 import json
-import os
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -38,6 +35,7 @@ from dashboard.ai import DemoProvider
 from dashboard.core.pusher_signatures import signed_params
 from dashboard.core.user_tokens import IDENTITY_COOKIE, IDENTITY_COOKIE_PURPOSE, issue_user_token
 from dashboard.server import DashboardServer
+from tests.processes import dashboard_process
 from tests.server.raw_wire import (
     CLOSE,
     TEXT,
@@ -441,26 +439,18 @@ def cases_for(route: Route) -> list[Case]:
 
 
 @pytest.fixture
-async def start_server(tmp_path) -> AsyncIterator[Callable[..., Any]]:
-    """``await start_server(login=False)``: a DashboardServer with a store, stopped after."""
-    started: list[DashboardServer] = []
+async def hostile_server(start_server) -> Callable[..., Any]:
+    """``await hostile_server(login=False)``: a server with a store and known credentials."""
 
     async def start(*, login: bool = False) -> DashboardServer:
-        server = DashboardServer(
-            port=0,
+        return await start_server(
             token=TOKEN,
             app_secret=SECRET,
-            store=tmp_path / f"db{len(started)}.sqlite3",
             ai=DemoProvider(delay=0),
             basic_auth="a-password-for-everyone" if login else None,
         )
-        await server.start()
-        started.append(server)
-        return server
 
-    yield start
-    for server in started:
-        await server.stop()
+    return start
 
 
 async def _path_for(server: DashboardServer, route: Route) -> str:
@@ -575,8 +565,8 @@ async def _valid_request_succeeds(server: DashboardServer, route: Route) -> None
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.name)
-async def test_hostile_bodies_with_valid_credentials_get_the_exact_4xx(start_server, route):
-    server = await start_server()
+async def test_hostile_bodies_with_valid_credentials_get_the_exact_4xx(hostile_server, route):
+    server = await hostile_server()
     await _valid_request_succeeds(server, route)
     failures = []
     for case in cases_for(route):
@@ -595,8 +585,8 @@ async def test_hostile_bodies_with_valid_credentials_get_the_exact_4xx(start_ser
     + [("guest", route) for route in ROUTES if route.name != "identity"],
     ids=lambda value: getattr(value, "name", value),
 )
-async def test_hostile_bodies_without_credentials_get_401(start_server, mode, route):
-    server = await start_server(login=mode == "login")
+async def test_hostile_bodies_without_credentials_get_401(hostile_server, mode, route):
+    server = await hostile_server(login=mode == "login")
     failures = []
     for case in cases_for(route):
         reply = await send(server, route, case, authenticated=False)
@@ -609,18 +599,20 @@ async def test_hostile_bodies_without_credentials_get_401(start_server, mode, ro
 
 @pytest.mark.parametrize("authenticated", [True, False], ids=["user", "anonymous"])
 @pytest.mark.parametrize("digit", ["\u00b2", "\u00b9", "1\u00b3"])
-async def test_a_content_length_of_superscript_digits_is_a_400(start_server, authenticated, digit):
+async def test_a_content_length_of_superscript_digits_is_a_400(
+    hostile_server, authenticated, digit
+):
     # str.isdigit() takes "²", which int() then refuses: it once was a 500.
-    server = await start_server()
+    server = await hostile_server()
     route = BY_NAME["room_post"]
     case = Case("length_superscript", b"{}", framing="declared", content_length=digit)
     reply = await send(server, route, case, authenticated=authenticated)
     assert check(reply, {400} if authenticated else {400, 401}) is None, str(reply)
 
 
-async def test_an_unserved_method_is_refused_before_its_body(start_server):
+async def test_an_unserved_method_is_refused_before_its_body(hostile_server):
     # The GET-only Pusher API routes once declared POST: a body was invited, then a 405.
-    server = await start_server()
+    server = await hostile_server()
     head = request_head(
         "POST", "/apps/1/channels", [("Content-Length", "200000"), ("Expect", "100-continue")]
     )
@@ -636,43 +628,11 @@ MB = 1024 * 1024
 
 @contextlib.asynccontextmanager
 async def serve_process(tmp_path: Path) -> AsyncIterator[tuple[int, psutil.Process]]:
-    """``python -m dashboard serve`` as a user runs it (like tests/browser/conftest.py's
-    ``dashboard_serve``); yields its port and its process once it is ready."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    root = str(Path(__file__).resolve().parents[2])
-    env = {
-        **os.environ,
-        "DASHBOARD_TOKEN": TOKEN,
-        "DASHBOARD_APP_SECRET": SECRET,
-        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dashboard", "serve", "--port", str(port),
-        "--db", str(tmp_path / "x.sqlite3"), "--no-demo",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env, cwd=root,
-    )  # fmt: skip
-    assert process.stdout is not None
-    drain: asyncio.Future[None] | None = None
-    try:
-        while True:
-            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-            assert line, "dashboard serve exited early"
-            if line.startswith("Dashboard:"):
-                break
-
-        async def discard(stream: asyncio.StreamReader) -> None:
-            while await stream.read(64 * KB):
-                pass  # the access log must not fill the pipe and block the server
-
-        drain = asyncio.ensure_future(discard(process.stdout))
-        yield port, psutil.Process(process.pid)
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 20)
-        if drain is not None:
-            await asyncio.wait_for(drain, 5)
+    """``python -m dashboard serve`` as a user runs it; yields its port and its process."""
+    env = {"DASHBOARD_TOKEN": TOKEN, "DASHBOARD_APP_SECRET": SECRET}
+    args = ("--db", str(tmp_path / "x.sqlite3"), "--no-demo")
+    async with dashboard_process(*args, env=env) as served:
+        yield served.port, psutil.Process(served.pid)
 
 
 class PeakRSS:
@@ -777,8 +737,10 @@ async def _closed_with(ws: RawWebSocket) -> int:
                      id="utf8_surrogate_1007"),
     ],
 )  # fmt: skip
-async def test_the_pusher_socket_fails_bad_frames_with_the_rfc_6455_code(start_server, frame, code):
-    server = await start_server()
+async def test_the_pusher_socket_fails_bad_frames_with_the_rfc_6455_code(
+    hostile_server, frame, code
+):
+    server = await hostile_server()
     ws = await _pusher_socket(server)
     try:
         await ws.send(frame)
@@ -787,8 +749,8 @@ async def test_the_pusher_socket_fails_bad_frames_with_the_rfc_6455_code(start_s
         await ws.close()
 
 
-async def test_a_masked_valid_frame_is_answered(start_server):
-    server = await start_server()
+async def test_a_masked_valid_frame_is_answered(hostile_server):
+    server = await hostile_server()
     ws = await _pusher_socket(server)
     try:
         await ws.send(ws_frame(TEXT, PING))

@@ -3,12 +3,8 @@ generated secrets survive a restart (tokens, identity cookies, logins)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import socket
 import stat
-import sys
 
 import aiohttp
 import pytest
@@ -16,6 +12,7 @@ import pytest
 from dashboard.core.user_tokens import IDENTITY_COOKIE, issue_user_token
 from dashboard.server import DashboardServer
 from dashboard.store.credentials import WELL_KNOWN_SECRETS, WeakSecret
+from tests.processes import dashboard_process
 
 #: Every secret this project ever shipped as a default (the README and the code said so).
 DEFAULTS = sorted(WELL_KNOWN_SECRETS)
@@ -83,29 +80,10 @@ async def test_configured_secrets_win_and_are_not_written(tmp_path):
 
 
 async def test_serve_prints_where_the_secrets_are_never_what(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     database = tmp_path / "db.sqlite3"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DASHBOARD_TOKEN", "DASHBOARD_APP_SECRET")
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--db", str(database),
-        "--no-demo", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    lines = []
-    try:
-        while not any(line.startswith("Access:") for line in lines):
-            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-            assert line, f"dashboard serve exited early: {lines}"
-            lines.append(line)
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 20)
-    output = "".join(lines)
+    unset = {"DASHBOARD_TOKEN": "", "DASHBOARD_APP_SECRET": ""}  # generated, then kept
+    async with dashboard_process("--db", str(database), "--no-demo", env=unset) as served:
+        output = "".join(served.startup)
     secrets_file = tmp_path / "db.secrets.json"
     assert f"Secrets:    {secrets_file}" in output
     kept = json.loads(secrets_file.read_text())
