@@ -40,6 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`dashboard tail ... | head -3`): stop quietly, as cat does.
+        # Python would report the pipe once more while flushing stdout at exit; point stdout
+        # at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by the pipe
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -208,10 +214,50 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise CLIError(f"port {args.port} is out of range")
     if args.feed:
-        _check_url(args.feed)
+        args.feed, args.feed_channels = _feed(args.feed)
     if args.basic_auth:
         _check_basic_auth(args.basic_auth)
     return asyncio.run(_serve_async(args))
+
+
+def _feed(url: str) -> tuple[str, tuple[str, ...]]:
+    """Split ``--feed`` into the stream's URL and its channels. A dashboard's URL without
+    ``channel`` parameters (``http://host:5006``, ``.../api/events``) means the demo channels,
+    which the page shows; any other SSE URL is used as it is."""
+    _check_url(url)
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    channels = tuple(value for key, value in query if key == "channel")
+    if not channels and parts.path in ("", "/", "/api/events"):
+        channels = DEMO_CHANNELS
+    rest = urllib.parse.urlencode([(key, value) for key, value in query if key != "channel"])
+    return urllib.parse.urlunsplit(parts._replace(query=rest)), channels
+
+
+async def _check_feed(stream_url: str) -> None:
+    """Fail at once when the feed refuses the stream (a 4xx says why); only warn when it is
+    unreachable now, since the page keeps retrying."""
+    import aiohttp
+
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                stream_url,
+                headers={"Accept": "text/event-stream"},
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=5),
+            ) as response,
+        ):
+            if response.status >= 400:
+                message = _error_message(await response.content.read(2000))
+                raise CLIError(f"--feed {stream_url}: {response.status}: {message}")
+            kind = response.headers.get("Content-Type", "")
+            if response.status != 200 or not kind.startswith("text/event-stream"):
+                raise CLIError(
+                    f"--feed {stream_url}: not an event stream ({response.status}, {kind!r})"
+                )
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        print(f"# --feed {stream_url} is unreachable now ({exc}); the page keeps retrying")
 
 
 def _check_basic_auth(value: str) -> None:
@@ -250,11 +296,15 @@ async def _serve_async(args: argparse.Namespace) -> int:
         if args.feed:
             from .client import HubEventStream
 
-            stream: Any = HubEventStream(args.feed, ())
+            stream: Any = HubEventStream(args.feed, args.feed_channels)
         else:
             stream = HubStream(hub, DEMO_CHANNELS)
         return create_dashboard(stream, viewer=viewer)
 
+    if args.feed:
+        from .client.stream import events_url
+
+        await _check_feed(str(events_url(args.feed, args.feed_channels)))
     try:
         ai = provider_from_env(args.model)
     except ValueError as exc:

@@ -274,3 +274,44 @@ async def test_serve_with_a_corrupt_database_is_a_one_line_error(tmp_path):
     assert str(bad) in err and "--db" in err
     code, _, err = await run_cli("serve", "--port", "0", "--db", "postgresql://localhost/x")
     assert code == 1 and "not supported yet" in err and err.count("\n") == 1
+
+
+async def test_tail_into_a_closed_pipe_stops_quietly(server):
+    # `dashboard tail ... --json | head -3`: the reader leaves after three lines, and tail
+    # learns it at its next write.
+    command = f"{sys.executable} -m dashboard tail {server.url} --channel metrics --json | head -3"
+    process = await asyncio.create_subprocess_shell(
+        command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    finished = asyncio.ensure_future(process.communicate())
+    for n in range(300):  # at most 30 s
+        if finished.done():
+            break
+        await server.hub.publish("metrics", "cpu", {"value": n})
+        await asyncio.sleep(0.1)
+    out, err = await asyncio.wait_for(finished, 5)
+    assert len(out.decode().splitlines()) == 3
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+
+
+@pytest.mark.parametrize(
+    "feed, channels",
+    [
+        ("http://127.0.0.1:9/", ("metrics", "deploys", "alerts")),  # a dashboard's base URL
+        ("http://127.0.0.1:9/api/events", ("metrics", "deploys", "alerts")),
+        ("http://127.0.0.1:9/api/events?channel=orders&x=1", ("orders",)),
+        ("http://127.0.0.1:9/other/sse?token=t", ()),  # someone else's stream, as it is
+    ],
+)
+def test_feed_urls_are_read_as_a_user_means_them(feed, channels):
+    from dashboard.cli import _feed
+
+    url, parsed = _feed(feed)
+    assert parsed == channels and "channel=" not in url
+
+
+async def test_serve_refuses_a_feed_that_refuses_the_stream(server):
+    code, _, err = await run_cli(
+        "serve", "--port", "0", "--feed", f"{server.url}/api/events?channel=private-x"
+    )
+    assert code == 1 and err.count("\n") == 1 and "--feed" in err and "401" in err
