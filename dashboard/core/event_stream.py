@@ -51,6 +51,12 @@ def event_frame(event: Event) -> bytes:
     return frame
 
 
+def transient_frame(event: Event) -> bytes:
+    """The frame of a transient event (relayed, never stored): no ``id`` line, so a browser's
+    ``Last-Event-ID`` stays at the last stored event (WHATWG HTML, "dispatch the event")."""
+    return _body(event)
+
+
 def event_frame_with_cursor(event: Event, cursor_id: str) -> bytes:
     """The frame of ``event`` in a multi-channel stream: the shared body under its own id."""
     return b"id: %s\n%s" % (cursor_id.encode(), _body(event))

@@ -14,6 +14,8 @@ from .channels import validate_channel
 from .errors import InvalidEventName, InvalidPayload, PayloadTooLarge
 
 DEFAULT_MAX_PAYLOAD_BYTES = 10 * 1024
+#: The offset of an event that is relayed, never stored (:attr:`Event.transient`).
+TRANSIENT = 0
 MAX_EVENT_NAME_LENGTH = 200
 
 #: Names the SSE stream uses for its own control events; publishers cannot use them.
@@ -29,7 +31,9 @@ class Event:
         channel: the channel it was published on.
         name: the event name (SSE ``event:`` field).
         data_json: the payload as compact JSON text, encoded once at publish time.
-        offset: position in the channel; strictly increasing, starting at 1.
+        offset: position in the channel; strictly increasing, starting at 1. ``0`` for a
+            *transient* event (a client event), relayed to the subscribers of the moment but
+            never stored, so it has no place in history and no resume position.
         epoch: identifies the hub's history; offsets are only comparable within one epoch.
         published_at: Unix time in seconds.
         socket_id: the Pusher socket that sent it (a client event, or an HTTP publish naming
@@ -48,6 +52,11 @@ class Event:
     frames: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False, hash=False)
     socket_id: str | None = None
     user_id: str | None = None
+
+    @property
+    def transient(self) -> bool:
+        """Whether the event was relayed without being stored (see :attr:`offset`)."""
+        return self.offset == TRANSIENT
 
     @property
     def data(self) -> Any:

@@ -12,6 +12,7 @@ from ..core.channels import validate_channel, validate_channels
 from ..core.cursor import Reset, decode_cursor
 from ..core.events import (
     DEFAULT_MAX_PAYLOAD_BYTES,
+    TRANSIENT,
     Event,
     check_payload_size,
     validate_event_name,
@@ -25,9 +26,13 @@ DEFAULT_QUEUE_SIZE = 1000
 
 @dataclass(frozen=True)
 class HubStats:
+    """What :meth:`Hub.stats` reports: open subscriptions, channels with subscribers, events
+    published (stored) and relayed (transient) since the hub started."""
+
     subscribers: int
     channels: int
     published: int
+    relayed: int = 0
 
 
 class Hub:
@@ -61,6 +66,7 @@ class Hub:
         self._all: set[Subscription] = set()
         self._started = False
         self._published = 0
+        self._relayed = 0
 
     @property
     def epoch(self) -> str:
@@ -138,6 +144,41 @@ class Hub:
         channel, event = validate_channel(channel), validate_event_name(event)
         check_payload_size(data_json, self.max_payload_bytes)
         return await self._append(channel, event, data_json, socket_id, user_id)
+
+    async def relay_json(
+        self,
+        channel: str,
+        event: str,
+        data_json: str,
+        *,
+        socket_id: str | None = None,
+        user_id: str | None = None,
+    ) -> Event:
+        """Deliver an event to the channel's subscribers of this moment without storing it.
+
+        For Pusher client events (``client-*``): nothing replays them, so keeping them would
+        only let a sender fill the history. The event is *transient* (offset 0): it advances
+        no subscriber's resume position and is never replayed.
+
+        Raises:
+            ValidationError: as :meth:`publish_json`.
+        """
+        channel, event = validate_channel(channel), validate_event_name(event)
+        check_payload_size(data_json, self.max_payload_bytes)
+        await self.start()
+        self._relayed += 1
+        relayed = Event(
+            channel,
+            event,
+            data_json,
+            TRANSIENT,
+            self.epoch,
+            time.time(),
+            socket_id=socket_id,
+            user_id=user_id,
+        )
+        await self.backend.relay(relayed)
+        return relayed
 
     async def _append(
         self, channel: str, event: str, data_json: str, socket_id: str | None, user_id: str | None
@@ -259,5 +300,8 @@ class Hub:
 
     def stats(self) -> HubStats:
         return HubStats(
-            subscribers=len(self._all), channels=len(self._subscribers), published=self._published
+            subscribers=len(self._all),
+            channels=len(self._subscribers),
+            published=self._published,
+            relayed=self._relayed,
         )

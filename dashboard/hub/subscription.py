@@ -64,17 +64,20 @@ class Subscription:
         if self._pending is not None:
             self._pending.append(event)
             return
-        if event.offset <= self._queued_offsets[event.channel]:
+        transient = event.transient  # relayed, not stored: no position to check or advance
+        if not transient and event.offset <= self._queued_offsets[event.channel]:
             return  # already replayed or seen: never deliver twice
         if self._direct is not None and not self._queue and self._direct(event):
             # Handed straight to an idle consumer: no queue, no task wake-up.
-            self._positions[event.channel] = self._queued_offsets[event.channel] = event.offset
+            if not transient:
+                self._positions[event.channel] = self._queued_offsets[event.channel] = event.offset
             return
         if len(self._queue) >= self._capacity:
             self.close(OVERFLOW)
             return
         self._queue.append(event)
-        self._queued_offsets[event.channel] = event.offset
+        if not transient:
+            self._queued_offsets[event.channel] = event.offset
         self._wake()
 
     def _go_live(self, replay: list[Event], positions: dict[str, int]) -> None:
@@ -145,7 +148,8 @@ class Subscription:
         queue = self._queue
         while queue and len(batch) < limit:
             event = queue.popleft()
-            self._positions[event.channel] = event.offset
+            if not event.transient:
+                self._positions[event.channel] = event.offset
             batch.append(event)
         if self._capacity > self.maxsize:
             self._capacity = max(self.maxsize, self._capacity - len(batch))

@@ -394,7 +394,7 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
             data_json = frame.raw_data if frame.raw_data is not None else "null"
         user_id = self.ctx.roster.user_id(channel, self.socket_id)
         try:
-            await self.ctx.hub.publish_json(
+            await self.ctx.hub.relay_json(
                 channel, frame.event, data_json, socket_id=self.socket_id, user_id=user_id
             )
         except ValidationError as exc:

@@ -22,6 +22,7 @@ from ..core.event_stream import (
     event_frame,
     event_frame_with_cursor,
     reset_frame,
+    transient_frame,
 )
 from ..core.events import Event
 from ..core.origins import origin_allowed
@@ -150,6 +151,8 @@ class EventStreamHandler(ApiHandler):
             await self._flush()
 
     def _frame(self, event: Event) -> bytes:
+        if event.transient:
+            return transient_frame(event)  # no id: it is no position to resume from
         if self._single:
             return event_frame(event)  # cached on the event, shared by every subscriber
         self._positions[event.channel] = event.offset

@@ -148,3 +148,34 @@ async def test_a_client_that_stalls_its_body_is_disconnected(tmp_path):
         writer.close()
     finally:
         await server.stop()
+
+
+async def test_client_events_are_relayed_not_stored(server):
+    # Any guest may send 10 client events a second on a room's presence channel; kept in
+    # history they would pin memory long after the sockets close.
+    token = issue_user_token(server.ctx.app.secret, "guest-1", guest=True)
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"ws://127.0.0.1:{server.port}/app/{server.ctx.app.key}?protocol=7"
+    channel = "presence-room-flood"
+    async with aiohttp.ClientSession(headers=headers) as http, http.ws_connect(url) as ws:
+        socket_id = json.loads(json.loads(await ws.receive_str(timeout=5))["data"])["socket_id"]
+        body = {"socket_id": socket_id, "channel_name": channel}
+        async with http.post(f"{server.url}/pusher/auth", data=body) as response:
+            auth = await response.json()
+        await ws.send_str(
+            json.dumps({"event": "pusher:subscribe", "data": {"channel": channel, **auth}})
+        )
+        assert "succeeded" in json.loads(await ws.receive_str(timeout=5))["event"]
+        listener = await server.hub.subscribe([channel])
+        for n in range(5):
+            await ws.send_str(
+                json.dumps({"event": "client-x", "channel": channel, "data": {"n": n}})
+            )
+        for _ in range(50):
+            if listener.qsize() == 5:
+                break
+            await asyncio.sleep(0.02)
+        assert [e.data for e in listener.next_nowait()] == [{"n": n} for n in range(5)]
+        listener.close()
+    assert channel not in await server.hub.backend.channels()
+    assert server.hub.stats().relayed == 5

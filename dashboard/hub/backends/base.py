@@ -17,7 +17,7 @@ Deliver = Callable[[Event], None]
 
 
 class Backend(abc.ABC):
-    """Six methods; every backend passes the same shared test suite."""
+    """Seven methods; every backend passes the same shared test suite."""
 
     #: Identifies this backend's history. Offsets from another epoch are meaningless here.
     epoch: str
@@ -44,6 +44,12 @@ class Backend(abc.ABC):
 
         ``socket_id`` and ``user_id`` are carried on the event unchanged (see :class:`Event`).
         """
+
+    @abc.abstractmethod
+    async def relay(self, event: Event) -> None:
+        """Deliver a transient ``event`` (offset 0) to every process's subscribers, without
+        storing it: client events are relayed, never kept (nothing replays them, and a
+        sender could otherwise fill the history)."""
 
     @abc.abstractmethod
     async def after(self, channel: str, offset: int) -> list[Event] | None:

@@ -71,6 +71,10 @@ class MemoryBackend(Backend):
             self._deliver(event)
         return event
 
+    async def relay(self, event: Event) -> None:
+        if self._deliver is not None:
+            self._deliver(event)
+
     async def after(self, channel: str, offset: int) -> list[Event] | None:
         history = self._histories.get(channel)
         if history is None:
