@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .origins import ANY_ORIGIN, matches_allowlist, same_host
+from .origins import matches_allowlist, names_origin, same_host
 
 #: Request headers a preflight may allow: credentials, resume, JSON bodies.
 ALLOWED_HEADERS = ("Authorization", "Content-Type", "Last-Event-ID", "Cache-Control")
@@ -25,10 +25,6 @@ ALLOWED_HEADERS = ("Authorization", "Content-Type", "Last-Event-ID", "Cache-Cont
 EXPOSED_HEADERS = ("Retry-After", "Location", "WWW-Authenticate")
 #: Seconds a browser may cache a preflight answer.
 MAX_AGE = 600
-
-
-def _named(origin: str, allowlist: Iterable[str]) -> bool:
-    return matches_allowlist(origin, [entry for entry in allowlist if entry.strip() != ANY_ORIGIN])
 
 
 def cors_headers(origin: str | None, host: str, allowlist: Iterable[str]) -> dict[str, str]:
@@ -47,7 +43,7 @@ def cors_headers(origin: str | None, host: str, allowlist: Iterable[str]) -> dic
         return {}
     allowlist = list(allowlist)
     expose = {"Access-Control-Expose-Headers": ", ".join(EXPOSED_HEADERS)}
-    if _named(origin, allowlist):
+    if names_origin(origin, allowlist):
         return {
             "Access-Control-Allow-Origin": origin,
             "Access-Control-Allow-Credentials": "true",

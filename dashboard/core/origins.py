@@ -71,6 +71,27 @@ def matches_allowlist(origin: str, allowlist: Iterable[str]) -> bool:
     return any(_match(host, port, pattern) for pattern in patterns if pattern)
 
 
+def names_origin(origin: str, allowlist: Iterable[str]) -> bool:
+    """Whether an allowlist entry other than the bare wildcard ``*`` matches ``origin``.
+
+    Only such an origin is trusted with a user's cookies: ``*`` admits any page to public
+    streams, never to act or read as the user.
+    """
+    return matches_allowlist(origin, [entry for entry in allowlist if entry.strip() != ANY_ORIGIN])
+
+
+def cookies_count(origin: str | None, host: str | None, allowlist: Iterable[str]) -> bool:
+    """Whether the cookies of a request may identify its user.
+
+    Yes without an ``Origin`` (not a browser's cross-origin request), for the page's own
+    origin, and for origins the allowlist names; no for any other page, which the browser
+    may still have sent them from (a same-site page: SameSite=Lax does not stop it).
+    """
+    if origin is None:
+        return True
+    return same_host(origin, host or "") or names_origin(origin, allowlist)
+
+
 def origin_allowed(
     origin: str | None,
     host: str | None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -33,7 +33,7 @@ from ..chat import ChatService
 from ..core.cors import cors_headers, preflight_headers
 from ..core.errors import PayloadTooLarge, ValidationError
 from ..core.json_input import parse_json
-from ..core.origins import matches_allowlist
+from ..core.origins import cookies_count, names_origin
 from ..core.presence import PresenceRoster
 from ..core.user_tokens import UserIdentity
 from ..hub import Hub
@@ -104,20 +104,29 @@ def _is_length(text: str) -> bool:
 
 
 class TornadoRequestView:
-    """What :meth:`AccessPolicy.authenticate` reads, taken from a Tornado handler."""
+    """What :meth:`AccessPolicy.authenticate` reads, taken from a Tornado handler.
 
-    def __init__(self, handler: tornado.web.RequestHandler) -> None:
+    Cookies count only when :func:`~dashboard.core.origins.cookies_count` says so: a page on
+    another origin that the allowlist does not name (the wildcard ``*`` names none) is never
+    identified by the cookies its browser sent along.
+    """
+
+    def __init__(self, handler: tornado.web.RequestHandler, allowed_origins: Iterable[str]):
         self.handler = handler
+        headers = handler.request.headers
+        self._cookies_count = cookies_count(
+            headers.get("Origin"), headers.get("Host"), allowed_origins
+        )
 
     def header(self, name: str) -> str | None:
         return self.handler.request.headers.get(name)
 
     def cookie(self, name: str) -> str | None:
-        return self.handler.get_cookie(name)
+        return self.handler.get_cookie(name) if self._cookies_count else None
 
     def login_cookie(self) -> str | None:
         # get_secure_cookie raises without a cookie_secret, which Panel sets only with its auth.
-        if not self.handler.application.settings.get("cookie_secret"):
+        if not self._cookies_count or not self.handler.application.settings.get("cookie_secret"):
             return None
         raw = self.handler.get_secure_cookie(
             PANEL_USER_COOKIE, max_age_days=PANEL_COOKIE_MAX_AGE_DAYS
@@ -197,10 +206,11 @@ class ApiHandler(tornado.web.RequestHandler):
         browser sent from another origin.
 
         Raises:
-            ApiError: 403 ``forbidden_origin`` unless allowlisted or bearer-authenticated.
+            ApiError: 403 ``forbidden_origin`` unless the allowlist names the origin (the
+                wildcard ``*`` does not) or the request carries its own bearer token.
         """
-        if matches_allowlist(origin, self.ctx.allowed_origins):
-            return True
+        if names_origin(origin, self.ctx.allowed_origins):
+            return True  # the wildcard * never lends a page the user's cookies
         if self.request.headers.get("Authorization", "").lower().startswith("bearer "):
             return True  # a token the page holds itself, never one the browser adds
         raise ApiError(
@@ -235,7 +245,8 @@ class ApiHandler(tornado.web.RequestHandler):
                 405, "method_not_allowed", f"{method} is not allowed here; use {allowed}",
                 {"Allow": allowed},
             )  # fmt: skip
-        self.caller = self.ctx.policy.authenticate(TornadoRequestView(self), access)
+        view = TornadoRequestView(self, self.ctx.allowed_origins)
+        self.caller = self.ctx.policy.authenticate(view, access)
         self.ctx.policy.admit(self.caller, access)
 
     def _waits_to_send(self) -> bool:

@@ -114,7 +114,8 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
         # Before the upgrade, so a refusal is a plain 401 with a JSON body.
         policy = self.ctx.policy
         if policy.login:
-            policy.admit(policy.authenticate(TornadoRequestView(self)), Access.OPEN)
+            view = TornadoRequestView(self, self.ctx.allowed_origins)
+            policy.admit(policy.authenticate(view), Access.OPEN)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         write_json_error(self, status_code, **kwargs)

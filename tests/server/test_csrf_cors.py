@@ -193,3 +193,42 @@ def test_with_samesite(cookie, expected):
     from dashboard.server.headers import with_samesite
 
     assert with_samesite(cookie) == expected
+
+
+async def test_the_wildcard_never_lends_a_page_the_users_cookies(tmp_path):
+    # `--allow-websocket-origin '*'` admits any page to public streams. A page on another
+    # port of the same host is same-site, so SameSite=Lax cookies still travel with its
+    # requests: they must not count as the user's.
+    server = DashboardServer(
+        port=0,
+        page=lambda: pn.pane.Markdown("x"),
+        basic_auth="pw-0123456789",
+        store=tmp_path / "db.sqlite3",
+        websocket_origins=["*"],
+    )
+    await server.start()
+    sibling = {"Origin": f"http://127.0.0.1:{server.port + 1}", "Sec-Fetch-Site": "same-site"}
+    try:
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+            await browser.post(
+                f"{server.url}/login", data={"username": "ada", "password": "pw-0123456789"}
+            )
+            url = f"{server.url}/api/rooms/lobby/messages"
+            async with browser.post(url, json={"text": "forged"}, headers=sibling) as response:
+                assert (response.status, (await response.json())["error"]) == (
+                    403,
+                    "forbidden_origin",
+                )
+            async with browser.get(url, headers=sibling) as response:
+                assert response.status == 401  # the cookie does not identify a sibling's read
+            ws_url = f"ws://127.0.0.1:{server.port}/app/{server.ctx.app.key}?protocol=7"
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await browser.ws_connect(ws_url, headers={"Origin": sibling["Origin"]})
+            assert refused.value.status == 401
+            async with browser.get(url) as response:  # the page's own origin: still ada
+                assert response.status == 200
+            async with browser.post(url, json={"text": "mine"}) as response:
+                assert response.status == 201
+    finally:
+        await server.stop()
