@@ -92,6 +92,43 @@ def cookies_count(origin: str | None, host: str | None, allowlist: Iterable[str]
     return same_host(origin, host or "") or names_origin(origin, allowlist)
 
 
+#: Names that reach only this machine: a server bound to loopback answers only to these (and
+#: to hosts the allowlist names), so a rebound DNS name cannot reach it from a browser.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_allowed(host: str | None, allowed_hosts: frozenset[str] | None) -> bool:
+    """Whether a request's ``Host`` header names a host this server answers to.
+
+    Args:
+        host: the ``Host`` header (``name``, ``name:port``, ``[v6]:port``).
+        allowed_hosts: lower-case host names without ports; ``None`` accepts any.
+
+    DNS rebinding points a name the attacker controls at 127.0.0.1: the browser then treats
+    the loopback server as the attacker's own origin (same-origin, no CORS, no CSRF check
+    can tell), but it still sends the attacker's name in ``Host``.
+    """
+    if allowed_hosts is None:
+        return True
+    parsed = parse_origin(f"http://{host}") if host else None
+    return parsed is not None and parsed[0] in allowed_hosts
+
+
+def allowlist_hosts(allowlist: Iterable[str]) -> frozenset[str]:
+    """The host names of the allowlist's entries (``dash.example:443`` -> ``dash.example``);
+    entries with a wildcard name no single host and are left out."""
+    hosts = set()
+    for entry in allowlist:
+        entry = entry.strip().lower()
+        if entry.startswith("["):
+            name = entry[1:].partition("]")[0]
+        else:
+            name = entry.rpartition(":")[0] if entry.count(":") == 1 else entry
+        if name and ANY_ORIGIN not in name:
+            hosts.add(name)
+    return frozenset(hosts)
+
+
 def origin_allowed(
     origin: str | None,
     host: str | None,

@@ -33,7 +33,7 @@ from ..chat import ChatService
 from ..core.cors import cors_headers, preflight_headers
 from ..core.errors import PayloadTooLarge, ValidationError
 from ..core.json_input import parse_json
-from ..core.origins import cookies_count, names_origin
+from ..core.origins import cookies_count, host_allowed, names_origin
 from ..core.presence import PresenceRoster
 from ..core.user_tokens import UserIdentity
 from ..hub import Hub
@@ -76,6 +76,9 @@ class ServerContext:
             ``/api/events`` and ``/app/{key}``, send state-changing requests with the
             user's cookies, and read answers through CORS (:mod:`dashboard.core.origins`).
         ai: the model behind ``POST /api/chat``; ``None`` answers 503.
+        allowed_hosts: the ``Host`` names requests may carry (a server bound to loopback
+            answers only to loopback names and the allowlist's hosts: DNS rebinding);
+            ``None`` for any.
     """
 
     hub: Hub
@@ -95,6 +98,7 @@ class ServerContext:
     notifications: NotificationService | None = None
     allowed_origins: frozenset[str] = frozenset()
     ai: Provider | None = None
+    allowed_hosts: frozenset[str] | None = None
 
 
 def _is_length(text: str) -> bool:
@@ -141,6 +145,22 @@ class TornadoRequestView:
     @property
     def remote_ip(self) -> str:
         return self.handler.request.remote_ip or ""
+
+
+def check_host(handler: tornado.web.RequestHandler, ctx: ServerContext) -> None:
+    """Refuse a ``Host`` this server does not answer to (see :func:`host_allowed`).
+
+    Raises:
+        ApiError: 403 ``forbidden_host``.
+    """
+    host = handler.request.headers.get("Host")
+    if not host_allowed(host, ctx.allowed_hosts):
+        raise ApiError(
+            403,
+            "forbidden_host",
+            f"this server does not answer to the host {host!r}; the operator can add it with "
+            "--allow-websocket-origin HOST:PORT",
+        )
 
 
 def write_json_error(handler: tornado.web.RequestHandler, status_code: int, **kwargs: Any) -> None:
@@ -238,6 +258,7 @@ class ApiHandler(tornado.web.RequestHandler):
         self._start_body(method)
 
     def _admit(self, method: str) -> None:
+        check_host(self, self.ctx)
         access = self.access.get(method)
         if access is None:
             allowed = ", ".join(sorted(self.access))

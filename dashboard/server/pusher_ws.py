@@ -68,7 +68,7 @@ from ..core.ratelimit import TokenBucket
 from ..hub import Subscription
 from ..hub.subscription import OVERFLOW, SHUTDOWN
 from .access import Access
-from .base import ServerContext, TornadoRequestView, log, write_json_error
+from .base import ServerContext, TornadoRequestView, check_host, log, write_json_error
 from .websocket_protocol import StrictWebSocketProtocol
 
 #: Protocol versions this server speaks (the ``protocol`` query parameter).
@@ -112,6 +112,7 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
 
     def prepare(self) -> None:
         # Before the upgrade, so a refusal is a plain 401 with a JSON body.
+        check_host(self, self.ctx)
         policy = self.ctx.policy
         if policy.login:
             view = TornadoRequestView(self, self.ctx.allowed_origins)

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import gc
 import hmac
+import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from .. import __version__
 from ..ai import Provider, provider_from_env
 from ..chat import ChatService
 from ..core.channel_policy import Authorize, ChannelPolicy, ChannelRule
+from ..core.origins import LOOPBACK_HOSTS, allowlist_hosts
 from ..hub import Hub
 from ..notifications import NotificationService
 from ..store import Store, store_from_url
@@ -223,6 +225,10 @@ class DashboardServer:
         origins = {f"{host}:{self.port}" for host in ("localhost", "127.0.0.1", self.address)}
         origins |= set(self.websocket_origins)
         self.ctx.allowed_origins = frozenset(origins)
+        if _is_loopback(self.address):
+            # Only this machine can reach the port, so only these names can be meant: any
+            # other Host is a rebound DNS name (see dashboard.core.origins.host_allowed).
+            self.ctx.allowed_hosts = LOOPBACK_HOSTS | allowlist_hosts(self.websocket_origins)
         pages = {"/": self.page} if self.page is not None else {}
         # Every page of this process loads it: chat icons come from here, not from a CDN.
         pn.config.js_files = {**pn.config.js_files, "dashboard_offline_icons": OFFLINE_ICONS}
@@ -278,6 +284,13 @@ def _login_cookie_secret(app_secret: str) -> str:
     """A key for Panel's login cookie, derived from the app secret: logins survive a restart,
     and the key never equals a secret used for anything else."""
     return hmac.new(app_secret.encode(), b"dashboard panel cookie secret", "sha256").hexdigest()
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address.lower() == "localhost"
 
 
 def _free_port(address: str) -> int:

@@ -87,3 +87,26 @@ def test_an_origin_is_its_own_host_and_matches_itself_as_a_pattern(host, port, s
     assert matches_allowlist(origin, [f"{host}:{port}"])
     assert not matches_allowlist(origin, [f"{host}:{port % 65535 + 1}"])
     assert not matches_allowlist(origin, [f"x{host}:{port}"])
+
+
+@pytest.mark.parametrize(
+    "host, allowed",
+    [
+        ("127.0.0.1:5006", True),
+        ("localhost", True),
+        ("LOCALHOST:1", True),
+        ("[::1]:5006", True),
+        ("dash.example:443", True),  # named by the allowlist (a reverse proxy's name)
+        ("rebind.evil.example:5006", False),  # DNS rebinding
+        ("127.0.0.1.evil.example", False),
+        ("", False),
+        (None, False),
+        ("a b", False),
+    ],
+)
+def test_a_loopback_server_answers_only_its_own_names(host, allowed):
+    from dashboard.core.origins import LOOPBACK_HOSTS, allowlist_hosts, host_allowed
+
+    hosts = LOOPBACK_HOSTS | allowlist_hosts(["dash.example:443", "*", "192.168.*.*", "x:*"])
+    assert host_allowed(host, hosts) is allowed
+    assert host_allowed(host, None)  # bound beyond loopback: the operator chose to be reached

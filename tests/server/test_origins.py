@@ -61,25 +61,38 @@ async def test_pusher_socket_refuses_a_foreign_origin_before_upgrading(server, h
     assert server.ctx.pusher_sockets == {}
 
 
-@pytest.mark.parametrize("fetch_site", [None, "cross-site"])
-async def test_both_endpoints_agree_on_a_host_outside_the_allowlist(server, http, fetch_site):
-    # Same host passes unless the browser itself says the request is cross-site.
-    headers = {"Host": "dash.example"}
-    if fetch_site is not None:
-        headers["Sec-Fetch-Site"] = fetch_site
+async def test_a_loopback_server_answers_no_other_host_name(server, http):
+    # DNS rebinding: the attacker's name now points at 127.0.0.1, so to the browser the page
+    # and the server share an origin; only the Host header still tells.
+    headers = {"Host": f"rebind.evil.example:{server.port}"}
+    response = await events(http, server, f"http://rebind.evil.example:{server.port}", **headers)
+    assert (response.status, (await response.json())["error"]) == (403, "forbidden_host")
     url = f"ws://127.0.0.1:{server.port}/app/{server.ctx.app.key}?{QUERY}"
-    response = await events(http, server, "http://dash.example", **headers)
-    response.close()
-    if fetch_site is None:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await http.ws_connect(url, origin="http://rebind.evil.example", headers=headers)
+    assert caught.value.status == 403
+    async with http.post(f"{server.url}/api/identity", json={"name": "x"}, headers=headers) as r:
+        assert r.status == 403
+
+
+@pytest.mark.parametrize("fetch_site", [None, "same-origin", "cross-site"])
+async def test_both_endpoints_serve_an_allowlisted_proxied_host(http, fetch_site):
+    # A reverse proxy passes its public name on; allowlisted, the name is served.
+    server = DashboardServer(port=0, websocket_origins=["dash.example:80"])
+    await server.start()
+    try:
+        headers = {"Host": "dash.example"}
+        if fetch_site is not None:
+            headers["Sec-Fetch-Site"] = fetch_site
+        response = await events(http, server, "http://dash.example", **headers)
+        response.close()
         assert response.status == 200
+        url = f"ws://127.0.0.1:{server.port}/app/{server.ctx.app.key}?{QUERY}"
         async with http.ws_connect(url, origin="http://dash.example", headers=headers) as ws:
             message = await ws.receive(timeout=3)
             assert json.loads(message.data)["event"] == "pusher:connection_established"
-    else:
-        assert response.status == 403
-        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-            await http.ws_connect(url, origin="http://dash.example", headers=headers)
-        assert caught.value.status == 403
+    finally:
+        await server.stop()
 
 
 async def events(http, server, origin: str | None, **headers: str) -> aiohttp.ClientResponse:
