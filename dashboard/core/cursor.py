@@ -51,7 +51,9 @@ def decode_cursor(text: str) -> StreamCursor:
     offsets: dict[str, int] = {}
     for part in parts:
         channel, sep, offset = part.rpartition(":")
-        if not sep or not offset.isdigit() or not offset.isascii():
+        # An offset is below 2**63 (19 digits): longer ones were never issued, and int()
+        # refuses (and slowly converts) thousands of digits.
+        if not sep or not offset.isdigit() or not offset.isascii() or len(offset) > 19:
             raise InvalidCursor(f"Last-Event-ID part {part[:80]!r} is not channel:offset")
         try:
             offsets[validate_channel(channel)] = int(offset)

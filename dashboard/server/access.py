@@ -51,7 +51,6 @@ from .errors import BEARER_CHALLENGE, ApiError
 
 #: Panel's login cookie (``BasicAuthProvider`` and every OAuth provider, ``panel/auth.py``).
 PANEL_USER_COOKIE = "user"
-PANEL_COOKIE_MAX_AGE_DAYS = 31  # Tornado's own default; Panel passes config.oauth_expiry
 
 
 class Access(enum.Enum):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -38,7 +38,7 @@ from ..core.presence import PresenceRoster
 from ..core.user_tokens import UserIdentity
 from ..hub import Hub
 from ..notifications import NotificationService
-from .access import PANEL_COOKIE_MAX_AGE_DAYS, PANEL_USER_COOKIE, Access, AccessPolicy, Caller
+from .access import PANEL_USER_COOKIE, Access, AccessPolicy, Caller
 from .errors import BEARER_CHALLENGE, ApiError
 from .limits import Limits, RateLimiters
 from .pusher_app import PusherApp
@@ -76,6 +76,8 @@ class ServerContext:
             ``/api/events`` and ``/app/{key}``, send state-changing requests with the
             user's cookies, and read answers through CORS (:mod:`dashboard.core.origins`).
         ai: the model behind ``POST /api/chat``; ``None`` answers 503.
+        login_max_age_days: how old a login cookie may be, as Panel's pages accept it
+            (``pn.config.oauth_expiry``).
         allowed_hosts: the ``Host`` names requests may carry (a server bound to loopback
             answers only to loopback names and the allowlist's hosts: DNS rebinding);
             ``None`` for any.
@@ -99,6 +101,7 @@ class ServerContext:
     allowed_origins: frozenset[str] = frozenset()
     ai: Provider | None = None
     allowed_hosts: frozenset[str] | None = None
+    login_max_age_days: float = 1.0
 
 
 def _is_length(text: str) -> bool:
@@ -115,8 +118,10 @@ class TornadoRequestView:
     identified by the cookies its browser sent along.
     """
 
-    def __init__(self, handler: tornado.web.RequestHandler, allowed_origins: Iterable[str]):
+    def __init__(self, handler: tornado.web.RequestHandler, ctx: ServerContext):
         self.handler = handler
+        self.max_age_days = ctx.login_max_age_days
+        allowed_origins = ctx.allowed_origins
         headers = handler.request.headers
         self._cookies_count = cookies_count(
             headers.get("Origin"), headers.get("Host"), allowed_origins
@@ -132,9 +137,7 @@ class TornadoRequestView:
         # get_secure_cookie raises without a cookie_secret, which Panel sets only with its auth.
         if not self._cookies_count or not self.handler.application.settings.get("cookie_secret"):
             return None
-        raw = self.handler.get_secure_cookie(
-            PANEL_USER_COOKIE, max_age_days=PANEL_COOKIE_MAX_AGE_DAYS
-        )
+        raw = self.handler.get_secure_cookie(PANEL_USER_COOKIE, max_age_days=self.max_age_days)
         if not raw:
             return None
         try:
@@ -145,6 +148,21 @@ class TornadoRequestView:
     @property
     def remote_ip(self) -> str:
         return self.handler.request.remote_ip or ""
+
+
+class MalformedOriginIsForeign:
+    """Mixin for Tornado handlers: an ``Origin`` that cannot be parsed is simply not this host.
+
+    Tornado (6.6) splits the ``Origin`` with :func:`urllib.parse.urlsplit` in its
+    cross-origin check, which raises ``ValueError`` for ``http://[zz``: a 500 and a traceback
+    for any caller who sends one.
+    """
+
+    def _origin_matches_host(self, origin: str) -> bool:
+        try:
+            return bool(super()._origin_matches_host(origin))  # type: ignore[misc]
+        except ValueError:
+            return False
 
 
 def check_host(handler: tornado.web.RequestHandler, ctx: ServerContext) -> None:
@@ -182,7 +200,7 @@ def write_json_error(handler: tornado.web.RequestHandler, status_code: int, **kw
 
 
 @tornado.web.stream_request_body
-class ApiHandler(tornado.web.RequestHandler):
+class ApiHandler(MalformedOriginIsForeign, tornado.web.RequestHandler):
     """Base handler: declares access per method, and runs the pipeline of the module doc.
 
     Subclasses set :attr:`access` (``{"GET": Access.OPEN, "POST": Access.USER}``) and, when
@@ -197,6 +215,8 @@ class ApiHandler(tornado.web.RequestHandler):
     body_limit: ClassVar[int | None] = None
 
     caller: Caller
+    _prepared = False
+    _foreign_origin: ApiError | None = None
     _refusal: ApiError | None = None
     _body: bytearray | None = None
     _received = 0
@@ -233,14 +253,18 @@ class ApiHandler(tornado.web.RequestHandler):
             return True  # the wildcard * never lends a page the user's cookies
         if self.request.headers.get("Authorization", "").lower().startswith("bearer "):
             return True  # a token the page holds itself, never one the browser adds
-        raise ApiError(
+        # Refused in prepare(), like any other refusal, so that a small body is read first
+        # and the connection survives (Tornado would answer before the body and close).
+        self._foreign_origin = ApiError(
             403,
             "forbidden_origin",
             f"a page on {origin!r} may not send this request; the server's operator can "
             "allow that origin with --allow-websocket-origin HOST:PORT",
         )
+        return True
 
     async def prepare(self) -> None:
+        self._prepared = True
         method = self.request.method or ""
         try:
             if method != "OPTIONS":  # a preflight never carries credentials: options() answers
@@ -259,6 +283,8 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def _admit(self, method: str) -> None:
         check_host(self, self.ctx)
+        if self._foreign_origin is not None:
+            raise self._foreign_origin
         access = self.access.get(method)
         if access is None:
             allowed = ", ".join(sorted(self.access))
@@ -266,7 +292,7 @@ class ApiHandler(tornado.web.RequestHandler):
                 405, "method_not_allowed", f"{method} is not allowed here; use {allowed}",
                 {"Allow": allowed},
             )  # fmt: skip
-        view = TornadoRequestView(self, self.ctx.allowed_origins)
+        view = TornadoRequestView(self, self.ctx)
         self.caller = self.ctx.policy.authenticate(view, access)
         self.ctx.policy.admit(self.caller, access)
 
@@ -410,6 +436,10 @@ class ApiHandler(tornado.web.RequestHandler):
         self.finish(json.dumps(payload))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if not self._prepared:
+            # Refused before prepare() (Tornado's own checks): the body was never read, and
+            # Tornado closes the connection after this answer; say so to keep-alive clients.
+            self.set_header("Connection", "close")
         write_json_error(self, status_code, **kwargs)
 
     def validation_error(self, exc: ValidationError) -> ApiError:

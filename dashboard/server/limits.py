@@ -29,8 +29,10 @@ class Limits:
         chat_per_minute, chat_burst: ``POST /api/chat`` requests per user.
         guest_chat_per_minute, guest_chat_burst: ``POST /api/chat`` requests of all guests
             (self-named visitors and anonymous page sessions) together, per client address.
+        login_per_minute, login_burst: login attempts (``POST /login``) per client address.
         body_timeout: seconds a client has to send a request body it announced; a client that
             stalls (a "slowloris") is disconnected instead of holding the connection.
+        idle_timeout: seconds a connection may wait for (the rest of) a request's headers.
     """
 
     max_channels: int = 100
@@ -42,14 +44,18 @@ class Limits:
     chat_burst: int = 10
     guest_chat_per_minute: float = 30.0
     guest_chat_burst: int = 15
+    login_per_minute: float = 10.0
+    login_burst: int = 10
     body_timeout: float = 30.0
+    idle_timeout: float = 120.0
 
     def __post_init__(self) -> None:
         for name in ("max_channels", "json_body_bytes", "json_depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if not self.body_timeout > 0:
-            raise ValueError("body_timeout must be a positive number of seconds")
+        for name in ("body_timeout", "idle_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
 
 
 @dataclass
@@ -67,6 +73,7 @@ class RateLimiters:
         self.guest_chat = KeyedRateLimiter(
             limits.guest_chat_per_minute / 60, limits.guest_chat_burst
         )
+        self.login = KeyedRateLimiter(limits.login_per_minute / 60, limits.login_burst)
 
 
 def take(limiter: KeyedRateLimiter, key: str, what: str) -> None:

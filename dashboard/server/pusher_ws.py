@@ -68,7 +68,14 @@ from ..core.ratelimit import TokenBucket
 from ..hub import Subscription
 from ..hub.subscription import OVERFLOW, SHUTDOWN
 from .access import Access
-from .base import ServerContext, TornadoRequestView, check_host, log, write_json_error
+from .base import (
+    MalformedOriginIsForeign,
+    ServerContext,
+    TornadoRequestView,
+    check_host,
+    log,
+    write_json_error,
+)
 from .websocket_protocol import StrictWebSocketProtocol
 
 #: Protocol versions this server speaks (the ``protocol`` query parameter).
@@ -85,7 +92,7 @@ def new_socket_id() -> str:
     return f"{next(_SEQUENCE)}.{secrets.randbelow(10**12)}"
 
 
-class PusherSocketHandler(tornado.websocket.WebSocketHandler):
+class PusherSocketHandler(MalformedOriginIsForeign, tornado.websocket.WebSocketHandler):
     """One Pusher client connection."""
 
     ctx: ServerContext
@@ -115,7 +122,7 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
         check_host(self, self.ctx)
         policy = self.ctx.policy
         if policy.login:
-            view = TornadoRequestView(self, self.ctx.allowed_origins)
+            view = TornadoRequestView(self, self.ctx)
             policy.admit(policy.authenticate(view), Access.OPEN)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -168,10 +175,11 @@ class PusherSocketHandler(tornado.websocket.WebSocketHandler):
         if not protocol:
             return PusherErrorCode.NO_PROTOCOL_VERSION, "no protocol version given"
         if not protocol.isascii() or not protocol.isdigit():
-            return PusherErrorCode.INVALID_VERSION_FORMAT, f"invalid protocol {protocol!r}"
-        if int(protocol) not in SUPPORTED_PROTOCOLS:
+            return PusherErrorCode.INVALID_VERSION_FORMAT, f"invalid protocol {protocol[:20]!r}"
+        # len() first: int() refuses (and slowly converts) thousands of digits.
+        if len(protocol) > 3 or int(protocol) not in SUPPORTED_PROTOCOLS:
             return PusherErrorCode.UNSUPPORTED_PROTOCOL_VERSION, (
-                f"unsupported protocol version {protocol}; this server speaks 7"
+                f"unsupported protocol version {protocol[:20]}; this server speaks 7"
             )
         return None
 

@@ -35,6 +35,7 @@ from .access import AccessPolicy
 from .base import ServerContext
 from .headers import security_headers
 from .limits import Limits, RateLimiters
+from .login import LoginProvider, read_credentials
 from .pusher_app import DEFAULT_APP_ID, DEFAULT_APP_KEY, PusherApp
 from .pusher_ws import close_all
 from .routes import OFFLINE_ICONS, api_routes
@@ -190,6 +191,17 @@ class DashboardServer:
             self.ctx.chat = ChatService(self.store, self.hub)
             self.ctx.notifications = NotificationService(self.store, self.hub)
 
+    def _login_options(self) -> dict[str, Any]:
+        """``pn.serve`` options for the login: Panel's page, with attempts limited and names
+        checked (login.py), and the key of its cookie. Without a login there is no login
+        cookie to sign, and the API ignores any cookie named ``user``."""
+        if not self.basic_auth:
+            return {}
+        # Panel's pages read the cookie back with this age; our routes do the same.
+        self.ctx.login_max_age_days = pn.config.oauth_expiry
+        provider = LoginProvider(read_credentials(self.basic_auth), self.ctx.rate_limits.login)
+        return {"auth_provider": provider, "cookie_secret": self.cookie_secret}
+
     def _kept_secrets(self) -> ServerSecrets:
         if self.secrets_file is None:
             return generate_secrets()
@@ -244,6 +256,8 @@ class DashboardServer:
                 http_server_kwargs={
                     "max_body_size": MAX_HTTP_BODY,
                     "body_timeout": self.ctx.limits.body_timeout,
+                    # Also bounds the wait for a request's headers: no slowloris.
+                    "idle_connection_timeout": self.ctx.limits.idle_timeout,
                     "xheaders": self.use_xheaders,
                 },
                 port=self.port,
@@ -253,10 +267,7 @@ class DashboardServer:
                 show=False,
                 start=False,
                 title="Realtime dashboard",
-                basic_auth=self.basic_auth,
-                # Without a login there is no login cookie to sign, and /api handlers then
-                # ignore any cookie named "user" (see identity.py).
-                cookie_secret=self.cookie_secret if self.basic_auth else None,
+                **self._login_options(),
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:

@@ -758,3 +758,36 @@ async def test_a_masked_valid_frame_is_answered(hostile_server):
         assert opcode == TEXT and json.loads(payload) == {"event": "pusher:pong", "data": {}}
     finally:
         await ws.close()
+
+
+# -- edges a black-box probe found -------------------------------------------------------
+
+
+async def test_edge_inputs_are_clear_refusals_not_500s(start_server):
+    server = await start_server(basic_auth="a-password-for-everyone")
+    async with aiohttp.ClientSession() as http:
+        # A resume offset of 5000 digits: int() refuses it, and slowly.
+        huge = f"{server.hub.epoch}|alerts:{'9' * 5000}"
+        token = issue_user_token(server.ctx.app.secret, "ada")
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.get(
+            f"{server.url}/api/events?channel=alerts", headers={**auth, "Last-Event-ID": huge}
+        ) as response:
+            assert (response.status, (await response.json())["error"]) == (
+                400,
+                "invalid_last_event_id",
+            )
+        # An Origin that urllib cannot split, on an API route, Panel's login and the socket.
+        bad_origin = {"Origin": "http://[zz"}
+        for path, data in (("/api/identity", b"{}"), ("/login", b"username=a&password=b")):
+            async with http.post(server.url + path, data=data, headers=bad_origin) as response:
+                assert response.status == 403, path
+        url = f"ws://127.0.0.1:{server.port}/app/{server.ctx.app.key}?protocol=7"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(url, headers={**auth, **bad_origin})
+        assert refused.value.status == 403
+        # A protocol version of 5000 digits: the Pusher error 4007, not a crash (1006).
+        url = f"ws://127.0.0.1:{server.port}/app/{server.ctx.app.key}?protocol={'7' * 5000}"
+        async with http.ws_connect(url, headers=auth) as ws:
+            frame = json.loads(await ws.receive_str(timeout=5))
+            assert (frame["event"], frame["data"]["code"]) == ("pusher:error", 4007)
