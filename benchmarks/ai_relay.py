@@ -83,7 +83,7 @@ async def run_server(upstream: str) -> None:
     from dashboard.server.serve import DashboardServer, freeze_startup_heap
 
     provider = OpenAIProvider("bench", api_key="bench", base_url=upstream)
-    server = DashboardServer(port=0, address=HOST, token="bench", ai=provider)
+    server = DashboardServer(port=0, address=HOST, token="benchmark-token-0123", ai=provider)
     server.ctx.rate_limits.chat = KeyedRateLimiter(rate=1e6, burst=1_000_000)
     await server.start()
     freeze_startup_heap()

@@ -82,7 +82,7 @@ class Ours:
         # Imported here: it brings in Panel, whose heap would also slow the baseline's GC.
         from dashboard.server.serve import DashboardServer
 
-        self.server = DashboardServer(Hub(), port=0, token="bench", **options)
+        self.server = DashboardServer(Hub(), port=0, token="benchmark-token-0123", **options)
 
     async def start(self) -> int:
         from dashboard.server.serve import freeze_startup_heap

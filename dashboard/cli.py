@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--no-demo", action="store_true", help="do not run the demo publisher")
     serve.add_argument(
+        "--feed-token",
+        default=os.environ.get("DASHBOARD_FEED_TOKEN") or None,
+        metavar="TOKEN",
+        help="a user token for a --feed server with a login (default: $DASHBOARD_FEED_TOKEN)",
+    )
+    serve.add_argument(
         "--allow-websocket-origin",
         action="append",
         default=[],
@@ -147,6 +153,12 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--channel", action="append", default=[], help="channel (repeatable)")
     tail.add_argument("--last-event-id", help="resume after this event id")
     tail.add_argument("--json", action="store_true", help="print one JSON object per event")
+    tail.add_argument(
+        "--token",
+        default=os.environ.get("DASHBOARD_USER_TOKEN") or None,
+        help="a user token (dashboard token USER) for a server with a login or a private "
+        "channel (default: $DASHBOARD_USER_TOKEN)",
+    )
     tail.set_defaults(run=_tail)
 
     token = commands.add_parser("token", help="print a signed, expiring user token")
@@ -234,7 +246,7 @@ def _feed(url: str) -> tuple[str, tuple[str, ...]]:
     return urllib.parse.urlunsplit(parts._replace(query=rest)), channels
 
 
-async def _check_feed(stream_url: str) -> None:
+async def _check_feed(stream_url: str, headers: dict[str, str] | None) -> None:
     """Fail at once when the feed refuses the stream (a 4xx says why); only warn when it is
     unreachable now, since the page keeps retrying."""
     import aiohttp
@@ -244,7 +256,7 @@ async def _check_feed(stream_url: str) -> None:
             aiohttp.ClientSession() as session,
             session.get(
                 stream_url,
-                headers={"Accept": "text/event-stream"},
+                headers={"Accept": "text/event-stream", **(headers or {})},
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=5),
             ) as response,
         ):
@@ -296,15 +308,16 @@ async def _serve_async(args: argparse.Namespace) -> int:
         if args.feed:
             from .client import HubEventStream
 
-            stream: Any = HubEventStream(args.feed, args.feed_channels)
+            stream: Any = HubEventStream(args.feed, args.feed_channels, headers=feed_headers)
         else:
             stream = HubStream(hub, DEMO_CHANNELS)
         return create_dashboard(stream, viewer=viewer)
 
+    feed_headers = {"Authorization": f"Bearer {args.feed_token}"} if args.feed_token else None
     if args.feed:
         from .client.stream import events_url
 
-        await _check_feed(str(events_url(args.feed, args.feed_channels)))
+        await _check_feed(str(events_url(args.feed, args.feed_channels)), feed_headers)
     try:
         ai = provider_from_env(args.model)
     except ValueError as exc:
@@ -328,7 +341,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
             use_xheaders=args.use_xheaders,
         )
     except WeakSecret as exc:
-        raise CLIError(f"--app-secret / $DASHBOARD_APP_SECRET: {exc}") from None
+        raise CLIError(f"{exc} (--app-secret, $DASHBOARD_APP_SECRET, $DASHBOARD_TOKEN)") from None
     except StoreError as exc:
         raise CLIError(f"{exc} (choose another file with --db)") from None
     try:
@@ -357,9 +370,10 @@ async def _serve_async(args: argparse.Namespace) -> int:
     print(f"AI chat:    {ai.label} (POST /api/chat)", flush=True)
     app = server.ctx.app
     print(f"Pusher:     ws://{server.url.split('://', 1)[1]}/app/{app.key}  app id {app.app_id}")
-    if server.secrets_file is not None:
+    if server.kept_secrets:
         # Where, never what: logs are read by more people than the secrets are meant for.
-        print(f"Secrets:    {server.secrets_file} (app secret, publish token; owner only)")
+        kept = " and ".join(server.kept_secrets)
+        print(f"Secrets:    {kept} kept in {server.secrets_file} (owner only)")
     if args.basic_auth:
         print("Access:     login required for every page, route, stream and socket")
     else:
@@ -474,13 +488,16 @@ def _tail(args: argparse.Namespace) -> int:
             url = url.rstrip("/") + "/api/events"
         query = urllib.parse.urlencode([("channel", name) for name in args.channel])
         url += ("&" if "?" in url else "?") + query
-    return asyncio.run(_tail_async(url, args.last_event_id, args.json))
+    return asyncio.run(_tail_async(url, args.last_event_id, args.json, args.token))
 
 
-async def _tail_async(url: str, last_event_id: str | None, as_json: bool) -> int:
+async def _tail_async(
+    url: str, last_event_id: str | None, as_json: bool, token: str | None = None
+) -> int:
     from .client import SSESubscription
 
-    subscription = SSESubscription(url, last_event_id=last_event_id)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    subscription = SSESubscription(url, last_event_id=last_event_id, headers=headers)
     previous_error = None
 
     def report(status: Any) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from dashboard.server import DashboardServer
 
-TOKEN = "cli-token"
+TOKEN = "cli-publish-token-0123"
 
 
 async def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30):
@@ -315,3 +315,31 @@ async def test_serve_refuses_a_feed_that_refuses_the_stream(server):
         "serve", "--port", "0", "--feed", f"{server.url}/api/events?channel=private-x"
     )
     assert code == 1 and err.count("\n") == 1 and "--feed" in err and "401" in err
+
+
+async def test_serve_refuses_a_weak_publish_token():
+    code, _, err = await run_cli("serve", "--port", "0", env={"DASHBOARD_TOKEN": "abc"})
+    assert code == 1 and err.count("\n") == 1 and "publish token" in err and "16" in err
+
+
+async def test_tail_with_a_user_token_reads_a_login_servers_stream(tmp_path):
+    from dashboard.core.user_tokens import issue_user_token
+
+    server = DashboardServer(port=0, basic_auth="login-password-1", token=TOKEN)
+    await server.start()
+    try:
+        code, _, err = await run_cli("tail", server.url, "--channel", "metrics")
+        assert code == 1 and "401" in err and err.count("\n") == 1  # no token, no stream
+        token = issue_user_token(server.ctx.app.secret, "ada")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "dashboard", "tail", server.url, "--channel", "metrics",
+            "--json", "--token", token, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            connected = json.loads(await asyncio.wait_for(process.stdout.readline(), 20))
+            assert connected["event"] == "connected"
+        finally:
+            process.terminate()
+            await process.wait()
+    finally:
+        await server.stop()

@@ -33,7 +33,7 @@ from ..store import StoreError
 from ..store.base import DEFAULT_PAGE
 from .access import Access
 from .base import ApiError
-from .rooms import RoomsHandler, store_error
+from .rooms import RoomsHandler, decimal, store_error
 
 FIELDS = frozenset({"user", "type", "title", "message", "link", "data"})
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
@@ -52,10 +52,10 @@ class NotificationsBase(RoomsHandler):
         return service
 
     def notification_id(self, raw: str) -> int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ApiError(404, "not_found", f"no notification with id {raw!r}") from None
+        number = decimal(raw)
+        if number is None:
+            raise ApiError(404, "not_found", f"no notification with id {raw[:40]!r}")
+        return number
 
 
 class NotificationsHandler(NotificationsBase):

@@ -46,6 +46,15 @@ log = logging.getLogger("dashboard.server")
 RETRY_AFTER = 2
 
 
+def decimal(raw: str) -> int | None:
+    """``raw`` as a number if it is written in ASCII digits (at most 19, so below 2**63),
+    else ``None``. ``int()`` alone would also take ``"１"``, ``"1_0"`` and ``" 1 "``."""
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+        return None
+    return int(raw)
+
+
 def store_error(exc: Exception) -> ApiError:
     """The HTTP answer to an error raised by the chat service or the store."""
     if isinstance(exc, ValidationError):
@@ -95,21 +104,19 @@ class RoomsHandler(ApiHandler):
         return body["text"]
 
     def message_id(self, raw: str) -> int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ApiError(404, "not_found", f"no message with id {raw!r}") from None
+        number = decimal(raw)
+        if number is None:
+            raise ApiError(404, "not_found", f"no message with id {raw[:40]!r}")
+        return number
 
     def query_int(self, name: str) -> int | None:
         raw = self.get_query_argument(name, None)
         if raw is None or raw == "":
             return None
-        try:
-            return int(raw)
-        except ValueError:
-            raise ApiError(
-                400, "invalid_paging", f"{name} must be an integer, got {raw!r}"
-            ) from None
+        number = decimal(raw)
+        if number is None:
+            raise ApiError(400, "invalid_paging", f"{name} must be an integer, got {raw[:40]!r}")
+        return number
 
 
 class RoomListHandler(RoomsHandler):

@@ -24,7 +24,6 @@ from ..hub import Hub
 from ..notifications import NotificationService
 from ..store import Store, store_from_url
 from ..store.credentials import (
-    ServerSecrets,
     check_secret,
     load_or_create_secrets,
     secrets_path,
@@ -66,8 +65,8 @@ class DashboardServer:
         page: builds the page of each browser session; no page when ``None``.
         port: TCP port; 0 picks a free one.
         address: interface to bind, loopback by default.
-        token: bearer token for ``POST /api/publish`` and ``POST /api/notifications``; from
-            the secrets file, or generated, when ``None``.
+        token: bearer token for ``POST /api/publish`` and ``POST /api/notifications``, at
+            least 16 characters; from the secrets file, or generated, when ``None``.
         heartbeat: seconds between SSE heartbeat comments on idle streams.
         websocket_origins: extra ``host:port`` values browsers may use to reach the page; the
             same allowlist, plus the request's own host, guards ``/api/events``,
@@ -105,7 +104,7 @@ class DashboardServer:
             ``Secure`` cookies). Only with a proxy that sets them: anyone else could.
 
     Raises:
-        WeakSecret: an ``app_secret`` under 16 characters or a publicly known one.
+        WeakSecret: an ``app_secret`` or ``token`` under 16 characters, or a publicly known one.
         SecretsError, StoreError: the secrets file or the store cannot be used.
 
     Usage::
@@ -153,13 +152,26 @@ class DashboardServer:
         self.store = store_from_url(store) if isinstance(store, str | Path) else store
         if secrets_file is None and isinstance(self.store, SQLiteStore):
             secrets_file = secrets_path(self.store.path)
-        #: Where generated secrets are kept; ``None`` when they live in this process only.
-        self.secrets_file = Path(secrets_file) if secrets_file is not None else None
+        secrets_path_ = Path(secrets_file) if secrets_file is not None else None
         configured = pusher.secret if pusher is not None else app_secret
         if configured is not None:
             check_secret(configured)
+        if token is not None:
+            check_secret(token, "the publish token")
+        #: Which secrets come from the secrets file (``"app secret"``, ``"publish token"``);
+        #: the others were configured, or live in this process only.
+        self.kept_secrets: tuple[str, ...] = ()
+        #: The file generated secrets are kept in; ``None`` when none is used.
+        self.secrets_file: Path | None = None
         if configured is None or token is None:
-            kept = self._kept_secrets()
+            kept = load_or_create_secrets(secrets_path_) if secrets_path_ else generate_secrets()
+            if secrets_path_ is not None:
+                self.secrets_file = secrets_path_
+                self.kept_secrets = tuple(
+                    what
+                    for what, given in (("app secret", configured), ("publish token", token))
+                    if given is None
+                )
             configured = configured or kept.app_secret
             token = token or kept.publish_token
         self.token = token
@@ -201,11 +213,6 @@ class DashboardServer:
         self.ctx.login_max_age_days = pn.config.oauth_expiry
         provider = LoginProvider(read_credentials(self.basic_auth), self.ctx.rate_limits.login)
         return {"auth_provider": provider, "cookie_secret": self.cookie_secret}
-
-    def _kept_secrets(self) -> ServerSecrets:
-        if self.secrets_file is None:
-            return generate_secrets()
-        return load_or_create_secrets(self.secrets_file)
 
     @property
     def url(self) -> str:

@@ -40,6 +40,10 @@ class SecretsError(StoreError):
     """The secrets file is missing, unreadable, malformed or readable by others."""
 
 
+class SecretsMissing(SecretsError):
+    """There is no secrets file yet."""
+
+
 class WeakSecret(ValueError):
     """A configured secret that is too short or publicly known."""
 
@@ -57,20 +61,20 @@ class ServerSecrets:
     publish_token: str
 
 
-def check_secret(secret: str) -> str:
-    """Return ``secret`` if it may sign anything.
+def check_secret(secret: str, what: str = "the app secret") -> str:
+    """Return ``secret`` if it may sign anything (or, as the publish token, authorize).
 
     Raises:
         WeakSecret: shorter than 16 characters, or one of the publicly known values.
     """
     if secret in WELL_KNOWN_SECRETS:
         raise WeakSecret(
-            f"the app secret {secret!r} is published in this project's history; choose your own "
+            f"{what} {secret!r} is published in this project's history; choose your own "
             "(python -c 'import secrets; print(secrets.token_hex(20))')"
         )
     if len(secret) < MIN_SECRET_LENGTH:
         raise WeakSecret(
-            f"the app secret is {len(secret)} characters long; use at least {MIN_SECRET_LENGTH} "
+            f"{what} is {len(secret)} characters long; use at least {MIN_SECRET_LENGTH} "
             "(python -c 'import secrets; print(secrets.token_hex(20))')"
         )
     return secret
@@ -116,7 +120,7 @@ def load_secrets(path: Path) -> ServerSecrets:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        raise SecretsError(f"no secrets file at {path}") from None
+        raise SecretsMissing(f"no secrets file at {path}") from None
     except OSError as exc:
         raise SecretsError(f"cannot read the secrets file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as file:
@@ -151,9 +155,8 @@ def load_or_create_secrets(path: Path) -> ServerSecrets:
     """
     try:
         return load_secrets(path)
-    except SecretsError:
-        if path.exists() or path.is_symlink():
-            raise
+    except SecretsMissing:
+        pass  # create it; another process may be doing the same, and one of us wins
     fresh = generate()
     body = json.dumps(
         {

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from ..core.channels import USER_CHANNEL_PREFIX, validate_channel
+from ..core.user_tokens import MAX_USER_ID_LENGTH
 from ..markup import judge_link
 from .errors import InvalidNotification, InvalidUser
 
@@ -102,11 +103,13 @@ def validate_recipient(user: object) -> str:
     if not user:
         raise InvalidUser('user must be a user id or "*", not empty')
     try:
+        if len(user) > MAX_USER_ID_LENGTH:
+            raise ValueError  # no identity can be longer: it would never be read
         validate_channel(USER_CHANNEL_PREFIX + user)
     except ValueError:
         raise InvalidUser(
             f"user id {user[:40]!r} cannot receive notifications: it must be 1 to "
-            f"{164 - len(USER_CHANNEL_PREFIX)} characters of letters, digits and _ - = @ , . ;"
+            f"{MAX_USER_ID_LENGTH} characters of letters, digits and _ - = @ , . ;"
         ) from None
     return user
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -193,9 +194,14 @@ class SQLiteStore(SQLiteNotifications, Store):
 
     def _connect(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Messages and inboxes are nobody else's business: a new database is owner-only,
+            # and SQLite gives its -wal and -shm files the database file's permissions.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # an existing database keeps the permissions its owner gave it
         except OSError as exc:
-            raise StoreUnavailable(f"cannot create the directory for {self.path}: {exc}") from exc
+            raise StoreUnavailable(f"cannot create {self.path}: {exc}") from exc
         # isolation_level=None: no implicit transactions; transaction() says BEGIN IMMEDIATE so
         # the write lock is taken up front and the busy timeout applies to it.
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)

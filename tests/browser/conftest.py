@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import skip_or_fail
 from tests.processes import dashboard_process
 
+#: The publish token of every `dashboard_serve` (DASHBOARD_TOKEN).
+BROWSER_TOKEN = "browser-publish-token"
 CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -51,7 +53,7 @@ async def browser():
 async def dashboard_serve(*args: str) -> AsyncIterator[str]:
     """`dashboard serve ARGS` as a user runs it, in a subprocess on a free loopback port;
     yields its base URL once it is ready."""
-    async with dashboard_process(*args, env={"DASHBOARD_TOKEN": "browser"}) as served:
+    async with dashboard_process(*args, env={"DASHBOARD_TOKEN": BROWSER_TOKEN}) as served:
         yield served.url
 
 

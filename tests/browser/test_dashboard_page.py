@@ -6,6 +6,8 @@ import asyncio
 import socket
 import sys
 
+from tests.browser.conftest import BROWSER_TOKEN
+
 
 async def test_dashboard_renders_offline_and_updates_live(browser, served_dashboard):
     page = await browser.new_page(viewport={"width": 1400, "height": 900})
@@ -45,7 +47,7 @@ async def test_published_event_appears_in_the_feed(browser, served_dashboard):
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dashboard", "publish", "alerts", "alert",
         '{"severity": "critical", "service": "api", "message": "<b>boom</b> 🚀"}',
-        "--url", served_dashboard, "--token", "browser",
+        "--url", served_dashboard, "--token", BROWSER_TOKEN,
     )  # fmt: skip
     assert await asyncio.wait_for(process.wait(), 30) == 0
     entry = page.locator(".live-feed-entry", has_text="boom")
@@ -59,7 +61,7 @@ async def test_serve_with_feed_shows_an_external_sse_source(browser):
     """`dashboard serve --feed URL` subscribes to another server's stream instead of the demo."""
     from dashboard.server import DashboardServer
 
-    upstream = DashboardServer(port=0, token="up")
+    upstream = DashboardServer(port=0, token="upstream-token-0123456")
     await upstream.start()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

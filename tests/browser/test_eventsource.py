@@ -23,7 +23,7 @@ async ([url, expected]) => {
 
 
 async def test_browser_eventsource_receives_events_and_ids(browser):
-    server = DashboardServer(port=0, token="t")
+    server = DashboardServer(port=0, token="publish-token-0123456")
     await server.start()
     try:
         page = await browser.new_page()
@@ -62,7 +62,7 @@ async ([url]) => {
 
 
 async def test_browser_reconnects_with_last_event_id_and_misses_nothing(browser):
-    server = DashboardServer(port=0, token="t")
+    server = DashboardServer(port=0, token="publish-token-0123456")
     await server.start()
     try:
         page = await browser.new_page()

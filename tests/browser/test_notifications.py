@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import dashboard_serve
+from tests.browser.conftest import BROWSER_TOKEN, dashboard_serve
 
 TIMEOUT = 30_000  # ms; the first page load compiles Panel's bundles
 
@@ -17,7 +17,7 @@ def badge(page: Page):
 
 async def send(url: str, body: dict) -> dict:
     """What a CI job does: POST /api/notifications with the server's publish token."""
-    headers = {"Authorization": "Bearer browser"}  # DASHBOARD_TOKEN of `dashboard_serve`
+    headers = {"Authorization": f"Bearer {BROWSER_TOKEN}"}  # the token of `dashboard_serve`
     async with (
         aiohttp.ClientSession() as http,
         http.post(f"{url}/api/notifications", json=body, headers=headers) as response,

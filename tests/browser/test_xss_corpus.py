@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from tests.browser.conftest import dashboard_serve
+from tests.browser.conftest import BROWSER_TOKEN, dashboard_serve
 from tests.fake_openai import FakeOpenAI
 from tests.waiting import until
 
@@ -163,7 +163,7 @@ class Findings:
             self.missing.append(what)
 
 
-async def post(url: str, path: str, body: dict, token: str = "browser") -> tuple[int, dict]:
+async def post(url: str, path: str, body: dict, token: str = BROWSER_TOKEN) -> tuple[int, dict]:
     async with (
         aiohttp.ClientSession() as http,
         http.post(f"{url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}) as r,

@@ -12,6 +12,9 @@ import pytest
 
 from tests.conftest import skip_or_fail
 
+#: The publish token of the dashboards the notebooks talk to (DASHBOARD_TOKEN).
+NOTEBOOK_TOKEN = "notebook-publish-token"
+
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 pytestmark = pytest.mark.notebook
 
@@ -29,7 +32,7 @@ def dashboard_url():
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "DASHBOARD_TOKEN": "nb"},
+        env={**os.environ, "DASHBOARD_TOKEN": NOTEBOOK_TOKEN},
     )
     try:
         for line in process.stdout:
@@ -139,7 +142,7 @@ def test_ai_chat_notebook_streams_in_process_and_from_a_served_dashboard(dashboa
 def test_notifications_notebook_sends_to_and_reads_from_a_served_dashboard(dashboard_url):
     notebook = execute(
         NOTEBOOKS / "03_notifications.ipynb",
-        {"DASHBOARD_URL": dashboard_url, "DASHBOARD_TOKEN": "nb"},
+        {"DASHBOARD_URL": dashboard_url, "DASHBOARD_TOKEN": NOTEBOOK_TOKEN},
     )
     text = stream_text(notebook)
     assert re.search(r"inbox: \d+ notifications, \d+ unread", text), text

@@ -8,7 +8,7 @@ import aiohttp
 
 from dashboard.core.sse import ServerSentEvent, SSEDecoder
 
-TOKEN = "test-token"
+TOKEN = "test-publish-token-0123"
 
 
 class RawStream:

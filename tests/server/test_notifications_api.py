@@ -424,3 +424,13 @@ async def test_notify_to_an_unreachable_server():
     with pytest.raises(NotifyError, match="cannot reach") as info:
         await notify("x", url="http://127.0.0.1:9", token="t")
     assert info.value.status is None
+
+
+@pytest.mark.parametrize("raw", ["%EF%BC%91", "1_0", "%201%20", "+1", "9" * 30])
+async def test_ids_are_ascii_decimal_only(server, http, raw):
+    # int() alone reads "１" (fullwidth), "1_0" and " 1 " as 1, 10 and 1.
+    _, sent = await send(http, server, {"user": "ada", "title": "one"})
+    status, body = await call(
+        http, "POST", f"{server.url}/api/notifications/{raw}/read", bearer(server, "ada")
+    )
+    assert (status, body["error"]) == (404, "not_found")

@@ -73,10 +73,15 @@ async def test_secrets_survive_a_restart(tmp_path):
 
 async def test_configured_secrets_win_and_are_not_written(tmp_path):
     server = DashboardServer(
-        port=0, store=tmp_path / "db.sqlite3", app_secret="s" * 20, token="publish-token-x"
+        port=0, store=tmp_path / "db.sqlite3", app_secret="s" * 20, token="publish-token-0123456"
     )
-    assert (server.ctx.app.secret, server.token) == ("s" * 20, "publish-token-x")
+    assert (server.ctx.app.secret, server.token) == ("s" * 20, "publish-token-0123456")
     assert not (tmp_path / "db.secrets.json").exists()
+    assert (server.secrets_file, server.kept_secrets) == (None, ())
+    # With only one configured, the file keeps the other, and says which.
+    half = DashboardServer(port=0, store=tmp_path / "db.sqlite3", token="publish-token-0123456")
+    assert half.kept_secrets == ("app secret",)
+    assert half.secrets_file == tmp_path / "db.secrets.json"
 
 
 async def test_serve_prints_where_the_secrets_are_never_what(tmp_path):
@@ -85,7 +90,13 @@ async def test_serve_prints_where_the_secrets_are_never_what(tmp_path):
     async with dashboard_process("--db", str(database), "--no-demo", env=unset) as served:
         output = "".join(served.startup)
     secrets_file = tmp_path / "db.secrets.json"
-    assert f"Secrets:    {secrets_file}" in output
+    assert f"Secrets:    app secret and publish token kept in {secrets_file}" in output
     kept = json.loads(secrets_file.read_text())
     assert kept["app_secret"] not in output and kept["publish_token"] not in output
     assert "anyone who can reach this port" in output
+
+
+@pytest.mark.parametrize("token", ["x", "test-token", "dashboard-secret"])
+def test_a_server_refuses_a_weak_publish_token(token):
+    with pytest.raises(WeakSecret, match="publish token"):
+        DashboardServer(port=0, token=token)

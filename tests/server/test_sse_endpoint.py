@@ -100,7 +100,7 @@ async def test_disconnect_cleans_up_subscription(server, http):
 async def test_shutdown_ends_streams_cleanly(http):
     from dashboard.server import DashboardServer
 
-    srv = DashboardServer(port=0, token="t")
+    srv = DashboardServer(port=0, token="publish-token-0123456")
     await srv.start()
     response, stream = await open_stream(http, srv, "channel=a")
     await stream.next()
@@ -117,7 +117,7 @@ async def test_stalled_client_is_dropped_and_server_memory_bounded(http):
     from dashboard.server import DashboardServer
 
     hub = Hub(MemoryBackend(HistoryLimits(max_events=3000)), queue_size=50)
-    srv = DashboardServer(hub, port=0, token="t")
+    srv = DashboardServer(hub, port=0, token="publish-token-0123456")
     await srv.start()
     try:
         response, stream = await open_stream(http, srv, "channel=a")

@@ -162,3 +162,21 @@ async def test_open_store_accepts_paths_and_sqlite_urls(tmp_path):
 def test_unsupported_urls_say_why(url, match):
     with pytest.raises(UnsupportedStore, match=match):
         store_from_url(url)
+
+
+async def test_a_new_database_is_owner_only(tmp_path):
+    import os
+    import stat
+
+    from dashboard.store import SQLiteStore
+
+    directory = tmp_path / "shared"
+    directory.mkdir(mode=0o755)
+    store = SQLiteStore(directory / "chat.sqlite3")
+    await store.open()
+    try:
+        await store.add_message("lobby", "ada", "Ada", "private words")
+        for path in directory.iterdir():  # the database, its -wal and -shm
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path.name
+    finally:
+        await store.close()
