@@ -14,7 +14,7 @@ import tornado.iostream
 import tornado.web
 
 from ..core.channels import ChannelKind, channel_kind
-from ..core.cursor import encode_cursor
+from ..core.cursor import Position, encode_cursor
 from ..core.errors import ValidationError
 from ..core.event_stream import (
     HEARTBEAT_FRAME,
@@ -135,8 +135,8 @@ class EventStreamHandler(ApiHandler):
         for reset in subscription.resets:
             self.write(reset_frame(reset, cursor_id))
         self._single = len(subscription.channels) == 1
-        self._positions = dict(subscription.cursor.offsets)
-        self._epoch = subscription.epoch
+        self._channels = subscription.channels
+        self._positions = subscription.positions
         await self._flush()
         self._schedule_heartbeat()
         # While the socket keeps up, the publisher writes each event itself (no queue, no task
@@ -155,8 +155,8 @@ class EventStreamHandler(ApiHandler):
             return transient_frame(event)  # no id: it is no position to resume from
         if self._single:
             return event_frame(event)  # cached on the event, shared by every subscriber
-        self._positions[event.channel] = event.offset
-        return event_frame_with_cursor(event, encode_cursor(self._epoch, self._positions))
+        self._positions[event.channel] = Position(event.epoch, event.offset)
+        return event_frame_with_cursor(event, encode_cursor(self._channels, self._positions))
 
     def _write_now(self, event: Event) -> bool:
         """The subscription's direct consumer: write at once unless a write is still pending."""
