@@ -8,6 +8,8 @@ waits for the socket to accept it, so a burst costs one write per subscriber, no
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 
 import tornado.iostream
@@ -125,6 +127,7 @@ class EventStreamHandler(ApiHandler):
             # Tornado turns Nagle off only when a response finishes; an open stream would
             # otherwise hold small frames back waiting for the client's ACKs.
             stream.set_nodelay(True)
+            drop_dead_peer(stream.socket, self.ctx.limits.dead_peer_timeout)
         hub = self.ctx.hub
         cursor_id = subscription.cursor_id()
         self.write(
@@ -229,6 +232,23 @@ class EventStreamHandler(ApiHandler):
         if self.subscription is not None:
             self.subscription.close()
         self.ctx.streams.discard(self)
+
+
+def drop_dead_peer(sock: socket.socket | None, timeout: float) -> None:
+    """Have the kernel drop the connection once sent data stays unacknowledged (or unsent, on a
+    zero window) for ``timeout`` seconds: ``TCP_USER_TIMEOUT`` (RFC 5482; Linux).
+
+    A stream only writes, so a subscriber whose network vanished is otherwise noticed only when
+    the kernel gives up retransmitting (15 retries, about 15 minutes). The heartbeat makes sure
+    there is always recent data to be acknowledged. A client that is alive but does not read
+    (a stopped process) keeps acknowledging at the TCP level; it is dropped once its window is
+    full for ``timeout`` seconds, or sooner by the slow-consumer rule when events flow.
+    """
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if sock is None or option is None:
+        return
+    with contextlib.suppress(OSError):  # not TCP (a test's unix socket): nothing to bound
+        sock.setsockopt(socket.IPPROTO_TCP, option, max(1, int(timeout * 1000)))
 
 
 def _ignore_closed(future: asyncio.Future[None]) -> None:
