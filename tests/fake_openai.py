@@ -3,7 +3,7 @@
 A real aiohttp server on a free loopback port, so the real ``openai`` SDK talks to it over HTTP.
 ``mode`` picks the behaviour of the next requests (``ok``, ``401``, ``429``, ``500``, ``broken``:
 a few chunks, then the connection is cut; ``error_event``: a few chunks, then an error object
-inside the stream). It records each request and, when a client goes away
+inside the stream; ``error_sse``: a few chunks, then an ``event: error`` block and ``[DONE]``). It records each request and, when a client goes away
 mid-stream, how many chunks it had written and when its next write failed.
 """
 
@@ -91,6 +91,12 @@ class FakeOpenAI:
                 if self.mode == "error_event" and index == self.broken_after:
                     error = {"error": {"message": f"overloaded, key {LEAKY_KEY}"}}
                     await response.write(f"data: {json.dumps(error)}\n\n".encode())
+                    return response
+                if self.mode == "error_sse" and index == self.broken_after:
+                    # An `event: error` block, then (as some servers do) a normal ending.
+                    error = {"message": f"overloaded, key {LEAKY_KEY}", "code": 503}
+                    await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
+                    await response.write(b"data: [DONE]\n\n")
                     return response
                 if self.delay:
                     await asyncio.sleep(self.delay)

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from dashboard.server import DashboardServer
+from tests.cursors import cursor_for
 
 TOKEN = "cli-publish-token-0123"
 
@@ -50,7 +51,7 @@ async def test_publish_prints_the_event_id(server):
         env={"DASHBOARD_TOKEN": TOKEN},
     )
     assert (code, err) == (0, "")
-    assert out.strip() == f"{server.hub.epoch}|metrics:1"
+    assert out.strip() == cursor_for(["metrics"], server.hub.epoch, {"metrics": 1})
     assert sub.next_nowait()[0].data == {"value": 3}
 
 

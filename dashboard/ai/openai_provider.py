@@ -79,6 +79,13 @@ class OpenAIProvider:
                 decoder = SSEDecoder()
                 async for data in response.iter_bytes():
                     for event in decoder.feed(data):
+                        if event.event == "error":
+                            # OpenAI-compatible servers (vLLM, LiteLLM...) end a failed answer
+                            # with `event: error`; whatever follows, the answer is cut off.
+                            # Its text is the upstream's, so it is not shown.
+                            raise ProviderError(
+                                "upstream", "The model server failed mid-answer; retry in a moment."
+                            )
                         if event.data == "[DONE]":
                             return
                         for content in _contents(event.data):

@@ -121,9 +121,9 @@ class HubEventStream:
         self.epoch: str | None = None
         #: The latest ``reset`` notices, oldest first, at most :data:`MAX_RESETS`.
         self.resets: list[dict[str, Any]] = []
-        # Last offset delivered per channel: a server that resends an event after a
+        # Last position delivered per channel: a server that resends an event after a
         # reconnect (e.g. an id that was lost with the connection) cannot duplicate it.
-        self._offsets: dict[str, int] = {}
+        self._positions: dict[str, tuple[str, int]] = {}
         requested = self.url.query.getall("channel", [])
         self._foreign_channel = requested[0] if len(requested) == 1 else FOREIGN_CHANNEL
         self._foreign_offset = 0
@@ -174,8 +174,6 @@ class HubEventStream:
         if message.event == "connected":
             info = _json_object(message.data)
             if info is not None and isinstance(info.get("epoch"), str):
-                if info["epoch"] != self.epoch:
-                    self._offsets.clear()  # offsets of another epoch are not comparable
                 self.epoch = info["epoch"]
                 return None
         elif message.event == "reset":
@@ -190,7 +188,7 @@ class HubEventStream:
 
     def _on_reset(self, info: dict[str, Any]) -> None:
         # The channel continues from wherever the server is now, not from our last offset.
-        self._offsets.pop(info["channel"], None)
+        self._positions.pop(info["channel"], None)
         self.resets.append(info)
         del self.resets[:-MAX_RESETS]
         if self.on_reset is not None:
@@ -198,11 +196,14 @@ class HubEventStream:
 
     def _unwrap(self, envelope: dict[str, Any], message: ServerSentEvent) -> Event | None:
         channel, offset = envelope["channel"], envelope["offset"]
-        if offset <= self._offsets.get(channel, 0):
-            return None
-        self._offsets[channel] = offset
-        # The cursor in the id starts with the epoch, should "connected" have been missed.
-        epoch = self.epoch or message.id.partition("|")[0] or FOREIGN_EPOCH
+        # The channel's epoch; a server from before per-channel epochs sent none.
+        sent = envelope.get("epoch")
+        epoch = (sent if isinstance(sent, str) else None) or self.epoch or FOREIGN_EPOCH
+        last = self._positions.get(channel)
+        if offset and last is not None and last[0] == epoch and offset <= last[1]:
+            return None  # seen already (offset 0: a client event, never stored, never resent)
+        if offset:
+            self._positions[channel] = (epoch, offset)
         # Re-encoding gives back the publisher's text: it was compact JSON to begin with.
         data_json = json.dumps(envelope["data"], separators=(",", ":"), ensure_ascii=False)
         return Event(

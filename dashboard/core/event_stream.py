@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .cursor import Reset, encode_cursor
+from .cursor import Position, Reset, encode_cursor
 from .events import Event
 from .sse import encode_sse
 
@@ -45,7 +45,7 @@ def event_frame(event: Event) -> bytes:
     frame = event.frames.get(_FRAME)
     if frame is None:
         frame = event.frames[_FRAME] = b"id: %s\n%s" % (
-            encode_cursor(event.epoch, {event.channel: event.offset}).encode(),
+            single_cursor(event).encode(),
             _body(event),
         )
     return frame
@@ -55,6 +55,11 @@ def transient_frame(event: Event) -> bytes:
     """The frame of a transient event (relayed, never stored): no ``id`` line, so a browser's
     ``Last-Event-ID`` stays at the last stored event (WHATWG HTML, "dispatch the event")."""
     return _body(event)
+
+
+def single_cursor(event: Event) -> str:
+    """The id of ``event`` in a stream of its channel alone: the same for every such stream."""
+    return encode_cursor((event.channel,), {event.channel: Position(event.epoch, event.offset)})
 
 
 def event_frame_with_cursor(event: Event, cursor_id: str) -> bytes:

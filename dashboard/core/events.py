@@ -34,7 +34,8 @@ class Event:
         offset: position in the channel; strictly increasing, starting at 1. ``0`` for a
             *transient* event (a client event), relayed to the subscribers of the moment but
             never stored, so it has no place in history and no resume position.
-        epoch: identifies the hub's history; offsets are only comparable within one epoch.
+        epoch: names the channel's history the offset belongs to; offsets are comparable only
+            within one epoch (a channel whose history was lost starts a new one).
         published_at: Unix time in seconds.
         socket_id: the Pusher socket that sent it (a client event, or an HTTP publish naming
             ``socket_id``); that socket is not sent its own event. ``None`` otherwise.
@@ -64,14 +65,15 @@ class Event:
         return json.loads(self.data_json)
 
     def envelope_json(self) -> str:
-        """JSON text of ``{"channel", "event", "offset", "published_at", "data"}``.
+        """JSON text of ``{"channel", "event", "epoch", "offset", "published_at", "data"}``.
 
-        Built by concatenation so the payload text is reused as is.
+        Built by concatenation so the payload text is reused as is. Epochs are base64url, so
+        they need no escaping.
         """
         return (
             f'{{"channel":{json.dumps(self.channel)},"event":{json.dumps(self.name)},'
-            f'"offset":{self.offset},"published_at":{self.published_at!r},'
-            f'"data":{self.data_json}}}'
+            f'"epoch":"{self.epoch}","offset":{self.offset},'
+            f'"published_at":{self.published_at!r},"data":{self.data_json}}}'
         )
 
 

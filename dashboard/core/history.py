@@ -33,9 +33,11 @@ class ChannelHistory:
 
     ``tip`` is the offset of the newest event ever appended (0 before the first); it survives
     eviction, which is what lets :meth:`after` tell "nothing missed" from "too old to replay".
+    ``epoch`` names this history: offsets mean something only within it.
     """
 
-    def __init__(self, limits: HistoryLimits | None = None) -> None:
+    def __init__(self, limits: HistoryLimits | None = None, epoch: str = "") -> None:
+        self.epoch = epoch
         self.limits = limits or HistoryLimits()
         self._events: deque[Event] = deque(maxlen=self.limits.max_events)
         self.tip = 0

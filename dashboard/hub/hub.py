@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.channels import validate_channel, validate_channels
-from ..core.cursor import Reset, decode_cursor
+from ..core.cursor import Position, Reset, decode_cursor
 from ..core.events import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     TRANSIENT,
@@ -200,41 +200,43 @@ class Hub:
 
         Resuming replays exactly the events missed since that id, then continues live with no
         gap and no duplicate. Where that is impossible (the id is older than the history window,
-        or from another epoch) the subscription carries a :class:`Reset` in ``resets`` and the
-        channel continues from now.
+        its channel's history was lost or restarted, or it was made for another channel list)
+        the subscription carries a :class:`Reset` in ``resets`` and the channel continues from
+        now.
 
         Raises:
             InvalidChannel: for a bad channel name.
-            InvalidCursor: for a ``last_event_id`` this hub could never have issued.
+            InvalidCursor: for a ``last_event_id`` no stream of these channels was given.
         """
         names = validate_channels(channels)
-        cursor = decode_cursor(last_event_id) if last_event_id else None
+        cursor = decode_cursor(last_event_id, names) if last_event_id else None
         await self.start()
-        subscription = Subscription(
-            names, self.epoch, queue_size or self.queue_size, on_close=self._forget
-        )
+        subscription = Subscription(names, queue_size or self.queue_size, on_close=self._forget)
         # Register first, so that live events published while we read history are buffered
         # (and de-duplicated against the replay) rather than missed.
         self._all.add(subscription)
         for name in names:
             self._subscribers.setdefault(name, set()).add(subscription)
         replays: list[list[Event]] = []
-        positions: dict[str, int] = {}
+        positions: dict[str, Position] = {}
         resets: list[Reset] = []
         for name in names:
-            tip = await self.backend.tip(name)
-            positions[name] = tip
-            if cursor is None or name not in cursor.offsets:
-                continue  # a channel new to this stream starts live: nothing was missed
-            if cursor.epoch != self.epoch:
-                resets.append(Reset(name, "epoch", tip))
+            tip = positions[name] = await self.backend.position(name)
+            if cursor is None:
                 continue
-            missed = await self.backend.after(name, cursor.offsets[name])
+            if cursor.mismatch:
+                resets.append(Reset(name, "stream", tip.offset))
+                continue
+            since = cursor.positions.get(name)
+            if since is None:
+                continue  # a channel new to this stream starts live: nothing was missed
+            missed = await self.backend.after(name, since)
             if missed is None:
-                resets.append(Reset(name, "expired", tip))
+                reason = "expired" if since.epoch == tip.epoch else "epoch"
+                resets.append(Reset(name, reason, tip.offset))
                 continue
             replays.append(missed)
-            positions[name] = cursor.offsets[name]
+            positions[name] = since
         subscription.resets = tuple(resets)
         # Interleave channels in publication order; merge keeps each channel's own order even
         # if the clock stepped back.
@@ -253,7 +255,7 @@ class Hub:
             InvalidChannel: for a bad channel name.
         """
         channel = validate_channel(channel)
-        tip = await self.backend.tip(channel)
+        tip = await self.backend.position(channel)
         # No await from here on: registration and the start position agree.
         if subscription.closed_reason is not None or channel in subscription.channels:
             return

@@ -13,8 +13,22 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from ..core.cursor import Reset, StreamCursor, encode_cursor
+from ..core.cursor import Position, Reset, encode_cursor
 from ..core.events import Event
+
+#: The position of a channel before the hub has told the subscription where it starts.
+_START = Position("", 0)
+
+
+def _at(event: Event) -> Position:
+    return Position(event.epoch, event.offset)
+
+
+def _seen(event: Event, last: Position) -> bool:
+    """Whether ``event`` is at or before ``last``. An event of another epoch is news: its
+    channel's history started over (e.g. it was evicted), so its offsets start over too."""
+    return event.epoch == last.epoch and event.offset <= last.offset
+
 
 #: Why a subscription ended.
 CLOSED = "closed"
@@ -32,20 +46,18 @@ class Subscription:
     def __init__(
         self,
         channels: tuple[str, ...],
-        epoch: str,
         maxsize: int,
         on_close: Callable[[Subscription], None],
     ) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self.channels = channels
-        self.epoch = epoch
         self.maxsize = maxsize
         self.resets: tuple[Reset, ...] = ()
         self.closed_reason: str | None = None
-        # Offsets of the last event handed out / queued, per channel.
-        self._positions: dict[str, int] = dict.fromkeys(channels, 0)
-        self._queued_offsets: dict[str, int] = dict(self._positions)
+        # Positions of the last event handed out / queued, per channel.
+        self._positions: dict[str, Position] = dict.fromkeys(channels, _START)
+        self._queued: dict[str, Position] = dict(self._positions)
         self._capacity = maxsize
         self._queue: deque[Event] = deque()
         # While the hub replays history, live events wait here so they can follow the replay.
@@ -65,59 +77,59 @@ class Subscription:
             self._pending.append(event)
             return
         transient = event.transient  # relayed, not stored: no position to check or advance
-        if not transient and event.offset <= self._queued_offsets[event.channel]:
+        if not transient and _seen(event, self._queued[event.channel]):
             return  # already replayed or seen: never deliver twice
         if self._direct is not None and not self._queue and self._direct(event):
             # Handed straight to an idle consumer: no queue, no task wake-up.
             if not transient:
-                self._positions[event.channel] = self._queued_offsets[event.channel] = event.offset
+                self._positions[event.channel] = self._queued[event.channel] = _at(event)
             return
         if len(self._queue) >= self._capacity:
             self.close(OVERFLOW)
             return
         self._queue.append(event)
         if not transient:
-            self._queued_offsets[event.channel] = event.offset
+            self._queued[event.channel] = _at(event)
         self._wake()
 
-    def _go_live(self, replay: list[Event], positions: dict[str, int]) -> None:
+    def _go_live(self, replay: list[Event], positions: dict[str, Position]) -> None:
         """Queue the replayed events, then the live ones that arrived meanwhile."""
         self._positions.update(positions)
-        self._queued_offsets = dict(self._positions)
+        self._queued = dict(self._positions)
         pending, self._pending = self._pending or [], None
         # A replay comes from history, which is bounded; it may exceed maxsize without counting
         # as overflow. The extra allowance shrinks as the consumer catches up.
         self._capacity = self.maxsize + len(replay)
         for event in replay:
             self._queue.append(event)
-            self._queued_offsets[event.channel] = event.offset
+            self._queued[event.channel] = _at(event)
         for event in pending:
             self._push(event)
         self._wake()
 
-    def _add_channel(self, channel: str, tip: int) -> None:
-        """Start ``channel`` live after offset ``tip`` (see :meth:`Hub.add_channel`)."""
+    def _add_channel(self, channel: str, tip: Position) -> None:
+        """Start ``channel`` live after position ``tip`` (see :meth:`Hub.add_channel`)."""
         self.channels = (*self.channels, channel)
-        self._positions[channel] = self._queued_offsets[channel] = tip
+        self._positions[channel] = self._queued[channel] = tip
 
     def _remove_channel(self, channel: str) -> None:
         """Forget ``channel``, dropping its queued events (see :meth:`Hub.remove_channel`)."""
         self.channels = tuple(name for name in self.channels if name != channel)
         self._positions.pop(channel, None)
-        self._queued_offsets.pop(channel, None)
+        self._queued.pop(channel, None)
         if any(event.channel == channel for event in self._queue):
             self._queue = deque(event for event in self._queue if event.channel != channel)
 
     # -- consumer side -----------------------------------------------------------------
 
     @property
-    def cursor(self) -> StreamCursor:
-        """Position after the last event handed to the consumer."""
-        return StreamCursor(self.epoch, dict(self._positions))
+    def positions(self) -> dict[str, Position]:
+        """Position after the last event handed to the consumer, per channel (a copy)."""
+        return dict(self._positions)
 
     def cursor_id(self) -> str:
-        """:attr:`cursor` encoded as an SSE id."""
-        return encode_cursor(self.epoch, self._positions)
+        """:attr:`positions` encoded as an SSE id of this subscription's channel list."""
+        return encode_cursor(self.channels, self._positions)
 
     def set_direct_consumer(self, consume: Callable[[Event], bool] | None) -> None:
         """Let the publisher hand events to ``consume`` synchronously while the queue is empty.
@@ -149,7 +161,7 @@ class Subscription:
         while queue and len(batch) < limit:
             event = queue.popleft()
             if not event.transient:
-                self._positions[event.channel] = event.offset
+                self._positions[event.channel] = _at(event)
             batch.append(event)
         if self._capacity > self.maxsize:
             self._capacity = max(self.maxsize, self._capacity - len(batch))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from ..core.cursor import encode_cursor
 from ..core.errors import ValidationError
+from ..core.event_stream import single_cursor
 from .access import Access
 from .base import ApiError, ApiHandler
 
@@ -14,7 +14,7 @@ class PublishHandler(ApiHandler):
     """``POST /api/publish`` ``{"channel", "event", "data"}`` with the bearer token.
 
     Answers ``{"id", "channel", "event", "offset"}``; ``id`` is the event's stream cursor, usable
-    as a ``Last-Event-ID`` for that channel.
+    as a ``Last-Event-ID`` for a stream of that channel alone.
     """
 
     access = {"POST": Access.PUBLISHER}
@@ -37,7 +37,7 @@ class PublishHandler(ApiHandler):
             raise self.validation_error(exc) from None
         self.write_json(
             {
-                "id": encode_cursor(event.epoch, {event.channel: event.offset}),
+                "id": single_cursor(event),
                 "channel": event.channel,
                 "event": event.name,
                 "offset": event.offset,

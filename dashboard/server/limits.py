@@ -33,6 +33,10 @@ class Limits:
         body_timeout: seconds a client has to send a request body it announced; a client that
             stalls (a "slowloris") is disconnected instead of holding the connection.
         idle_timeout: seconds a connection may wait for (the rest of) a request's headers.
+        dead_peer_timeout: seconds a stream's data may stay unacknowledged before the
+            connection is dropped (``TCP_USER_TIMEOUT``, Linux). With the heartbeat, a
+            subscriber whose network vanished is dropped within ``heartbeat`` plus this, about
+            the Pusher socket's bound (an activity timeout of 120 s plus 30 s for the pong).
     """
 
     max_channels: int = 100
@@ -48,12 +52,13 @@ class Limits:
     login_burst: int = 10
     body_timeout: float = 30.0
     idle_timeout: float = 120.0
+    dead_peer_timeout: float = 120.0
 
     def __post_init__(self) -> None:
         for name in ("max_channels", "json_body_bytes", "json_depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("body_timeout", "idle_timeout"):
+        for name in ("body_timeout", "idle_timeout", "dead_peer_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
 

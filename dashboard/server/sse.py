@@ -8,13 +8,15 @@ waits for the socket to accept it, so a burst costs one write per subscriber, no
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 
 import tornado.iostream
 import tornado.web
 
 from ..core.channels import ChannelKind, channel_kind
-from ..core.cursor import encode_cursor
+from ..core.cursor import Position, encode_cursor
 from ..core.errors import ValidationError
 from ..core.event_stream import (
     HEARTBEAT_FRAME,
@@ -125,6 +127,7 @@ class EventStreamHandler(ApiHandler):
             # Tornado turns Nagle off only when a response finishes; an open stream would
             # otherwise hold small frames back waiting for the client's ACKs.
             stream.set_nodelay(True)
+            drop_dead_peer(stream.socket, self.ctx.limits.dead_peer_timeout)
         hub = self.ctx.hub
         cursor_id = subscription.cursor_id()
         self.write(
@@ -135,8 +138,8 @@ class EventStreamHandler(ApiHandler):
         for reset in subscription.resets:
             self.write(reset_frame(reset, cursor_id))
         self._single = len(subscription.channels) == 1
-        self._positions = dict(subscription.cursor.offsets)
-        self._epoch = subscription.epoch
+        self._channels = subscription.channels
+        self._positions = subscription.positions
         await self._flush()
         self._schedule_heartbeat()
         # While the socket keeps up, the publisher writes each event itself (no queue, no task
@@ -155,8 +158,8 @@ class EventStreamHandler(ApiHandler):
             return transient_frame(event)  # no id: it is no position to resume from
         if self._single:
             return event_frame(event)  # cached on the event, shared by every subscriber
-        self._positions[event.channel] = event.offset
-        return event_frame_with_cursor(event, encode_cursor(self._epoch, self._positions))
+        self._positions[event.channel] = Position(event.epoch, event.offset)
+        return event_frame_with_cursor(event, encode_cursor(self._channels, self._positions))
 
     def _write_now(self, event: Event) -> bool:
         """The subscription's direct consumer: write at once unless a write is still pending."""
@@ -229,6 +232,23 @@ class EventStreamHandler(ApiHandler):
         if self.subscription is not None:
             self.subscription.close()
         self.ctx.streams.discard(self)
+
+
+def drop_dead_peer(sock: socket.socket | None, timeout: float) -> None:
+    """Have the kernel drop the connection once sent data stays unacknowledged (or unsent, on a
+    zero window) for ``timeout`` seconds: ``TCP_USER_TIMEOUT`` (RFC 5482; Linux).
+
+    A stream only writes, so a subscriber whose network vanished is otherwise noticed only when
+    the kernel gives up retransmitting (15 retries, about 15 minutes). The heartbeat makes sure
+    there is always recent data to be acknowledged. A client that is alive but does not read
+    (a stopped process) keeps acknowledging at the TCP level; it is dropped once its window is
+    full for ``timeout`` seconds, or sooner by the slow-consumer rule when events flow.
+    """
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if sock is None or option is None:
+        return
+    with contextlib.suppress(OSError):  # not TCP (a test's unix socket): nothing to bound
+        sock.setsockopt(socket.IPPROTO_TCP, option, max(1, int(timeout * 1000)))
 
 
 def _ignore_closed(future: asyncio.Future[None]) -> None:

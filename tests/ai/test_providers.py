@@ -122,6 +122,7 @@ async def test_openai_streams_from_a_compatible_server(fake):
         ("500", "upstream"),
         ("broken", "upstream"),
         ("error_event", "upstream"),
+        ("error_sse", "upstream"),
     ],
 )
 async def test_openai_failures_become_safe_provider_errors(fake, mode, kind, caplog):
@@ -135,7 +136,7 @@ async def test_openai_failures_become_safe_provider_errors(fake, mode, kind, cap
     assert LEAKY_KEY not in caught.value.message and "sk-" not in caught.value.message
     assert "Traceback" not in caught.value.message
     assert LEAKY_KEY not in caplog.text
-    assert received == (["Hello", ", "] if mode in ("broken", "error_event") else [])
+    assert received == (["Hello", ", "] if mode in ("broken", "error_event", "error_sse") else [])
     assert len(fake.requests) == 1  # no silent retries: the user hears at once
     await provider.aclose()
 

@@ -3,6 +3,7 @@
 import asyncio
 
 from dashboard.server import DashboardServer
+from tests.cursors import cursor_for
 
 COLLECT = """
 async ([url, expected]) => {
@@ -37,7 +38,7 @@ async def test_browser_eventsource_receives_events_and_ids(browser):
         received = await asyncio.wait_for(collecting, 15)
         assert [r["data"]["data"]["value"] for r in received] == [0, 1, 2]
         assert received[0]["data"]["data"]["emoji"] == "🚀"
-        assert received[-1]["id"] == f"{server.hub.epoch}|metrics:3"
+        assert received[-1]["id"] == cursor_for(["metrics"], server.hub.epoch, {"metrics": 3})
     finally:
         await server.stop()
 

@@ -30,9 +30,10 @@ from dashboard.client import (
 )
 from dashboard.client.stream import events_url
 from dashboard.core.connection import ConnectionState, ConnectionStatus
-from dashboard.core.cursor import encode_cursor
+from dashboard.core.cursor import Position, encode_cursor
 from dashboard.core.events import Event
 from dashboard.core.sse import ServerSentEvent, encode_sse
+from tests.cursors import cursor_for
 
 E = ServerSentEvent
 Script = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -212,7 +213,7 @@ async def wait_state(sub: SSESubscription, state: ConnectionState) -> None:
 
 def envelope(channel: str, offset: int, data: Any, epoch: str = "E1") -> bytes:
     event = Event(channel, "price", json.dumps(data), offset, epoch, 1700000000.5)
-    cursor = encode_cursor(epoch, {channel: offset})
+    cursor = encode_cursor([channel], {channel: Position(epoch, offset)})
     return encode_sse(event.envelope_json(), event="price", id=cursor)
 
 
@@ -552,7 +553,7 @@ async def test_hub_event_stream_resumes_without_duplicates(server: ScriptedServe
     async with HubEventStream(server.url("/api/events"), ["a"], backoff=Backoff()) as stream_:
         events = await take(aiter(stream_), 3)
     assert [(e.offset, e.data) for e in events] == [(1, 1), (2, 2), (3, 3)]
-    assert server.requests[1].headers["Last-Event-ID"] == "E1|a:2"
+    assert server.requests[1].headers["Last-Event-ID"] == cursor_for(["a"], "E1", {"a": 2})
 
 
 @pytest.mark.parametrize(

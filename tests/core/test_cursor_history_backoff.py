@@ -6,7 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard.core.backoff import backoff_delays
-from dashboard.core.cursor import StreamCursor, decode_cursor, encode_cursor
+from dashboard.core.cursor import (
+    Position,
+    StreamCursor,
+    decode_cursor,
+    encode_cursor,
+    max_cursor_length,
+)
 from dashboard.core.errors import InvalidCursor
 from dashboard.core.events import Event
 from dashboard.core.history import ChannelHistory, HistoryLimits
@@ -14,12 +20,47 @@ from dashboard.core.history import ChannelHistory, HistoryLimits
 channel_names = st.text(alphabet="abcXYZ019_-=@,.;", min_size=1, max_size=20)
 
 
+epochs = st.text(alphabet="abcXYZ019_-", min_size=1, max_size=24)
+stream_channels = st.lists(channel_names, min_size=1, max_size=6, unique=True)
+
+
+@given(data=st.data(), channels=stream_channels)
+def test_cursor_round_trip(data, channels):
+    positions = {
+        name: Position(data.draw(epochs), data.draw(st.integers(0, 2**63 - 1))) for name in channels
+    }
+    cursor = decode_cursor(encode_cursor(channels, positions), channels)
+    assert cursor == StreamCursor(positions)
+
+
 @given(
-    epoch=st.text(alphabet="abcXYZ019_-", min_size=1, max_size=12),
-    offsets=st.dictionaries(channel_names, st.integers(0, 10**12), min_size=1, max_size=5),
+    channels=st.lists(
+        st.text(alphabet="abcXYZ019_-=@,.;", min_size=1, max_size=164),
+        min_size=1,
+        max_size=100,
+        unique=True,
+    ),
+    offsets=st.lists(st.integers(0, 2**63 - 1), min_size=100, max_size=100),
+    epoch=epochs,
 )
-def test_cursor_round_trip(epoch, offsets):
-    assert decode_cursor(encode_cursor(epoch, offsets)) == StreamCursor(epoch, offsets)
+def test_any_stream_within_the_caps_gets_an_id_it_can_send_back(channels, offsets, epoch):
+    # 100 channels of 164 characters once made a 16,708-character id the server refused.
+    positions = {name: Position(epoch, offsets[i]) for i, name in enumerate(channels)}
+    text = encode_cursor(channels, positions)
+    assert len(text) <= max_cursor_length(len(channels))
+    assert len(text) <= 64 + 21 * len(channels)  # one epoch: the offsets are all it grows by
+    assert decode_cursor(text, channels).positions == positions
+
+
+def test_another_channel_list_resumes_nothing_instead_of_failing():
+    text = encode_cursor(["a", "b"], {"a": Position("ep", 1), "b": Position("ep", 2)})
+    assert decode_cursor(text, ["b", "a"]) == StreamCursor(mismatch=True)
+    assert decode_cursor(text, ["a"]) == StreamCursor(mismatch=True)
+
+
+def test_the_first_format_is_still_read():
+    cursor = decode_cursor("ep|a:1|b:2", ["a", "b", "c"])
+    assert cursor.positions == {"a": Position("ep", 1), "b": Position("ep", 2)}
 
 
 @pytest.mark.parametrize(
@@ -36,11 +77,23 @@ def test_cursor_round_trip(epoch, offsets):
         "ep|a b:1",
         "ep|a:١",
         "x" * 20000,
+        "2~",
+        "2~0123abcd~ep~",
+        "2~0123abcd~ep~x",
+        "2~0123abcd~e p~1",
+        "2~0123abcd~ep~-1",
+        "2~0123abcd~ep~e p.1",
+        "2~0123abcd~ep~١",
+        "2~0123abcd~ep~" + "9" * 20,
+        "2~0123ABCD~ep~1",
+        "2~zz~ep~1",
+        "3~0123abcd~ep~1",
+        "2~0123abcd~ep~1~1",
     ],
 )
 def test_bad_cursors(text):
     with pytest.raises(InvalidCursor):
-        decode_cursor(text)
+        decode_cursor(text, ["a"])
 
 
 def make_event(offset, at=0.0, channel="c"):

@@ -97,6 +97,7 @@ def test_envelope_embeds_payload_text_verbatim():
     assert envelope == {
         "channel": "c",
         "event": "e",
+        "epoch": "ep",
         "offset": 3,
         "published_at": 12.5,
         "data": {"v": 1.5},

@@ -120,7 +120,14 @@ async def test_rate_limit_is_per_user_with_a_clear_429(http, server):
 
 @pytest.mark.parametrize(
     "mode, kind",
-    [("401", "auth"), ("429", "rate_limit"), ("500", "upstream"), ("broken", "upstream")],
+    [
+        ("401", "auth"),
+        ("429", "rate_limit"),
+        ("500", "upstream"),
+        ("broken", "upstream"),
+        ("error_event", "upstream"),  # an error object in a data block
+        ("error_sse", "upstream"),  # `event: error` mid-answer, then [DONE]
+    ],
 )
 async def test_upstream_failures_end_in_one_safe_error_event(http, server, fake, mode, kind):
     fake.mode = mode
@@ -131,7 +138,7 @@ async def test_upstream_failures_end_in_one_safe_error_event(http, server, fake,
     items = [parse_chat_event(e) for e in __import__("dashboard").SSEDecoder().feed(raw)]
     assert isinstance(items[-1], ChatFailure) and items[-1].kind == kind
     assert ChatDone() not in items
-    if mode == "broken":
+    if mode in ("broken", "error_event", "error_sse"):
         assert items[:2] == [ChatDelta("Hello"), ChatDelta(", ")]
 
 

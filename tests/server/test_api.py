@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.cursors import cursor_for
 from tests.server.helpers import TOKEN, publish
 
 
@@ -17,7 +18,7 @@ async def test_health_reports_counts(server, http):
 async def test_publish_answers_with_event_id(server, http):
     status, body = await publish(http, server, "metrics", "cpu", {"value": 1})
     assert status == 200
-    assert body["id"] == f"{server.hub.epoch}|metrics:1"
+    assert body["id"] == cursor_for(["metrics"], server.hub.epoch, {"metrics": 1})
 
 
 @pytest.mark.parametrize(

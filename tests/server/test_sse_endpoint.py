@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from dashboard.core.cursor import decode_cursor
+from tests.cursors import offsets_of
 from tests.server.helpers import RawStream, publish
 
 
@@ -22,7 +22,7 @@ async def test_stream_headers_connected_event_and_live_events(server, http):
     assert connected.event == "connected"
     assert stream.decoder.retry == 3000
     assert json.loads(connected.data)["channels"] == ["metrics", "alerts"]
-    assert decode_cursor(connected.id).offsets == {"metrics": 0, "alerts": 0}
+    assert offsets_of(connected.id, ["metrics", "alerts"]) == {"metrics": 0, "alerts": 0}
 
     status, answer = await publish(http, server, "metrics", "cpu", {"value": 0.5})
     assert status == 200 and answer["offset"] == 1
@@ -30,7 +30,7 @@ async def test_stream_headers_connected_event_and_live_events(server, http):
     cpu, alert = await stream.take(2)
     assert (cpu.event, json.loads(cpu.data)["data"]) == ("cpu", {"value": 0.5})
     assert json.loads(alert.data)["channel"] == "alerts"
-    assert decode_cursor(alert.id).offsets == {"metrics": 1, "alerts": 1}
+    assert offsets_of(alert.id, ["metrics", "alerts"]) == {"metrics": 1, "alerts": 1}
     response.close()
 
 
@@ -144,3 +144,37 @@ async def test_stalled_client_is_dropped_and_server_memory_bounded(http):
         response.close()
     finally:
         await srv.stop()
+
+
+async def test_resume_after_the_channels_history_was_dropped_sends_reset(http):
+    # The memory backend keeps history for 20 channels here: publishing to 30 others drops
+    # the stream's channel, whose offsets then start over in a new epoch.
+    from dashboard.hub import Hub, MemoryBackend
+    from dashboard.server import DashboardServer
+    from tests.server.helpers import TOKEN
+
+    server = DashboardServer(Hub(MemoryBackend(max_channels=20)), port=0, token=TOKEN)
+    await server.start()
+    try:
+        for n in range(3):
+            await publish(http, server, "orders", "order", n)
+        response, stream = await open_stream(http, server, "channel=orders")
+        kept = (await stream.next()).id
+        response.close()
+        for n in range(30):
+            await publish(http, server, f"other-{n}", "noise", n)
+        for n in range(3, 8):
+            await publish(http, server, "orders", "order", n)
+        response, stream = await open_stream(
+            http, server, "channel=orders", headers={"Last-Event-ID": kept}
+        )
+        assert (await stream.next()).event == "connected"
+        reset = await stream.next()
+        assert reset.event == "reset"
+        assert json.loads(reset.data) == {"channel": "orders", "reason": "epoch", "offset": 5}
+        await publish(http, server, "orders", "order", 8)
+        live = await stream.next()
+        assert json.loads(live.data)["data"] == 8  # and not events 6 and 7 posing as missed
+        response.close()
+    finally:
+        await server.stop()

@@ -51,7 +51,7 @@ async def test_answer_streams_through_the_openai_sdk_and_history_is_sent(openai_
     assert chat.error == "" and not chat.streaming
 
 
-@pytest.mark.parametrize("mode", ["401", "429", "500", "broken"])
+@pytest.mark.parametrize("mode", ["401", "429", "500", "broken", "error_event", "error_sse"])
 async def test_upstream_failures_show_inline_and_retry_recovers(openai_chat, fake, mode):
     chat = openai_chat
     fake.mode = mode
@@ -68,6 +68,8 @@ async def test_upstream_failures_show_inline_and_retry_recovers(openai_chat, fak
         await chat.wait(turns)
     assert [m.object for m in chat.interface.objects] == ["question", "Hello, world!"]
     assert chat.error == ""
+    # The cut-off answer ("Hello, ") was never sent back to the model as its own words.
+    assert fake.requests[-1]["messages"] == [{"role": "user", "content": "question"}]
 
 
 async def test_streams_in_place_with_a_cursor_and_disabled_input_then_stop_aborts(

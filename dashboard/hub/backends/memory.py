@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from ...core.cursor import Position
 from ...core.events import Event
 from ...core.history import ChannelHistory, HistoryLimits
 from .base import Backend, Deliver
@@ -15,9 +16,11 @@ from .base import Backend, Deliver
 class MemoryBackend(Backend):
     """Keeps history for at most ``max_channels`` channels, each bounded by ``limits``.
 
-    When a publish would exceed ``max_channels``, the channel published to least recently is
-    forgotten; a client resuming on it then gets an explicit reset, never a silent gap.
-    The epoch is random per instance: a restarted process has a new history.
+    When a new channel would exceed ``max_channels``, the channel used least recently is
+    forgotten. Its history, if it comes back, starts in a new epoch, so a client resuming on it
+    gets an explicit reset, never a silent gap (see :mod:`.base`). Epochs are random per
+    instance (a restarted process has new histories): channels start in the instance's epoch,
+    and in ``<epoch><n>`` once ``n`` histories have been forgotten.
     """
 
     def __init__(
@@ -33,6 +36,7 @@ class MemoryBackend(Backend):
         self._clock = clock
         self._histories: OrderedDict[str, ChannelHistory] = OrderedDict()
         self._deliver: Deliver | None = None
+        self._forgotten = 0  # histories evicted so far: the epoch of those created from now
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
@@ -49,19 +53,13 @@ class MemoryBackend(Backend):
         socket_id: str | None = None,
         user_id: str | None = None,
     ) -> Event:
-        history = self._histories.get(channel)
-        if history is None:
-            history = self._histories[channel] = ChannelHistory(self.limits)
-            while len(self._histories) > self.max_channels:
-                self._histories.popitem(last=False)
-        else:
-            self._histories.move_to_end(channel)
+        history = self._history(channel)
         event = Event(
             channel,
             name,
             data_json,
             history.tip + 1,
-            self.epoch,
+            history.epoch,
             self._clock(),
             socket_id=socket_id,
             user_id=user_id,
@@ -75,15 +73,28 @@ class MemoryBackend(Backend):
         if self._deliver is not None:
             self._deliver(event)
 
-    async def after(self, channel: str, offset: int) -> list[Event] | None:
+    async def after(self, channel: str, position: Position) -> list[Event] | None:
         history = self._histories.get(channel)
-        if history is None:
-            return [] if offset == 0 else None
-        return history.after(offset, self._clock())
+        if history is None or history.epoch != position.epoch:
+            return None  # that history is gone (evicted, or from another process)
+        return history.after(position.offset, self._clock())
 
-    async def tip(self, channel: str) -> int:
+    async def position(self, channel: str) -> Position:
+        history = self._history(channel)
+        return Position(history.epoch, history.tip)
+
+    def _history(self, channel: str) -> ChannelHistory:
+        """The channel's history, made in the current epoch if it has none; most recent."""
         history = self._histories.get(channel)
-        return history.tip if history is not None else 0
+        if history is not None:
+            self._histories.move_to_end(channel)
+            return history
+        epoch = self.epoch if not self._forgotten else f"{self.epoch}{self._forgotten:x}"
+        history = self._histories[channel] = ChannelHistory(self.limits, epoch)
+        while len(self._histories) > self.max_channels:
+            self._histories.popitem(last=False)
+            self._forgotten += 1
+        return history
 
     async def channels(self) -> list[str]:
         return list(self._histories)
