@@ -93,7 +93,9 @@ def create_dashboard(
     latency = _metric_chart(source, "latency", "Latency by service (ms)")
     channels = tuple(getattr(stream, "channels", ()) or ())
     team = TeamPanel(viewer) if viewer is not None else None
-    sidebar: list[object] = [pn.pane.Markdown("### Connection"), badge]
+    # The badge is the stream's link to its source; the page's own link to this server is
+    # shown by the browser (dashboard/ui/assets/link-status.js), which outlives the server.
+    sidebar: list[object] = [pn.pane.Markdown("### Event stream"), badge]
     main: list[object] = [
         pn.Row(
             pn.Column(cpu, sizing_mode="stretch_width"),
