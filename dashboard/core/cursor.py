@@ -71,8 +71,12 @@ class Reset:
         reason: ``"expired"`` (older than the history window) or ``"epoch"`` (another hub
             history, e.g. after a restart).
         offset: where the stream continues from (the channel's tip at subscribe time).
+        missed: how many of the channel's events the subscriber will never see, when known:
+            for ``"expired"``, those between its cursor and ``offset``. ``None`` when nobody
+            can know (``"epoch"``: the old history is gone).
     """
 
     channel: str
     reason: str
     offset: int
+    missed: int | None = None

@@ -231,7 +231,8 @@ class Hub:
                 continue
             missed = await self.backend.after(name, cursor.offsets[name])
             if missed is None:
-                resets.append(Reset(name, "expired", tip))
+                gap = tip - cursor.offsets[name]  # negative: a cursor from the future
+                resets.append(Reset(name, "expired", tip, gap if gap >= 0 else None))
                 continue
             replays.append(missed)
             positions[name] = cursor.offsets[name]
