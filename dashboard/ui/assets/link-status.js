@@ -3,13 +3,14 @@
 // Everything else on a served page is rendered by the server, so nothing else can say that
 // the server is gone (kill -9 leaves a green "Connected" badge behind). This script watches
 // the page's Bokeh WebSocket itself and shows its state in a small badge, #dashboard-link,
-// in the light DOM (data-state: connecting, connected, disconnected, reloading).
+// in the light DOM (data-state: connecting, connected, disconnected, reloading, refused).
 //
 // When the socket closes, it asks the server's probe URL (?probe=, /api/health by default)
 // every 0.5-2 s whether the server is back. The old session died with the connection (a
 // restarted server never had it), so recovering means loading the page again: the script
 // keeps what the user typed but did not send (text inputs and text areas, never passwords)
-// in sessionStorage, reloads, and puts it back into the same fields.
+// in sessionStorage, reloads, and puts it back into the same fields. A server that answers
+// but refuses the socket gets three reloads in a row, then the badge asks for a manual one.
 //
 // Why the socket and not Bokeh's "connection_lost" document event: Bokeh sends that event
 // only once a session exists, and has no event for "connected" at all.
@@ -25,6 +26,8 @@
   var MAX_DELAY = 2000; // ms between looks, at most
   var PROBE_TIMEOUT = 3000; // ms a look may take (a stopped but listening server hangs)
   var DRAFTS = "dashboard-link-drafts"; // sessionStorage key: this tab only
+  var RELOADS = "dashboard-link-reloads"; // reloads in a row whose socket never opened
+  var MAX_RELOADS = 3; // then the server answers but refuses the page's socket: stop
   var DRAFTS_MAX_AGE = 5 * 60 * 1000; // ms: older drafts belong to another visit
   var RESTORE_FOR = 20000; // ms a reloaded page looks for the fields to put drafts back into
   var MAX_FIELDS = 20;
@@ -34,6 +37,7 @@
     connected: "● Live",
     disconnected: "● Disconnected",
     reloading: "● Server is back: reloading…",
+    refused: "● Disconnected: reload the page to retry",
   };
   var TITLES = {
     connecting: "This page is connecting to its server.",
@@ -42,18 +46,23 @@
       "This page lost its server: what it shows is not updated. It reloads by itself " +
       "as soon as the server answers again, and keeps what you typed.",
     reloading: "The server answers again: this page reloads.",
+    refused:
+      "The server answers, but the page could not connect after " + MAX_RELOADS +
+      " reloads; it no longer tries by itself.",
   };
   var CSS =
     "#dashboard-link{position:fixed;left:12px;bottom:12px;z-index:2147483000;" +
     "padding:3px 10px;border-radius:999px;font:600 12px/1.6 system-ui,sans-serif;" +
     "box-shadow:0 1px 3px rgba(0,0,0,.25);color:#b45309;background:#fef3c7}" +
     '#dashboard-link[data-state="connected"]{color:#15803d;background:#dcfce7}' +
-    '#dashboard-link[data-state="disconnected"]{color:#b91c1c;background:#fee2e2}' +
+    '#dashboard-link[data-state="disconnected"],#dashboard-link[data-state="refused"]' +
+    "{color:#b91c1c;background:#fee2e2}" +
     // What the server rendered is stale: dim it (opacity keeps fixed elements in place).
-    'html[data-dashboard-link="disconnected"] body>:not(#dashboard-link):not(.notyf)' +
+    'html[data-dashboard-link="disconnected"] body>:not(#dashboard-link):not(.notyf),' +
+    'html[data-dashboard-link="refused"] body>:not(#dashboard-link):not(.notyf)' +
     "{opacity:.5;transition:opacity .3s}";
 
-  var link = { state: "connecting", retries: 0 };
+  var link = { state: "connecting", retries: 0, opened: false };
   window.__dashboardLink = link;
   var badge = null;
   var unloading = false;
@@ -96,6 +105,8 @@
 
   function watch(socket) {
     socket.addEventListener("open", function () {
+      link.opened = true;
+      forget(RELOADS);
       if (link.state !== "reloading") {
         link.retries = 0;
         setState("connected");
@@ -169,6 +180,14 @@
   }
 
   function reload() {
+    // A server that answers but refuses the page's socket (an origin or proxy problem) would
+    // have the page reload forever: after a few reloads in a row without a socket, stop.
+    var reloads = link.opened ? 0 : Number(recall(RELOADS)) || 0;
+    if (reloads >= MAX_RELOADS) {
+      setState("refused");
+      return;
+    }
+    keep(RELOADS, String(reloads + 1));
     setState("reloading");
     try {
       saveDrafts();
@@ -176,6 +195,30 @@
       console.warn("dashboard: could not keep the unsent input", error);
     }
     location.reload();
+  }
+
+  function keep(key, value) {
+    try {
+      sessionStorage.setItem(key, value);
+    } catch (error) {
+      // storage full or disabled: the page still recovers, it just forgets
+    }
+  }
+
+  function recall(key) {
+    try {
+      return sessionStorage.getItem(key);
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function forget(key) {
+    try {
+      sessionStorage.removeItem(key);
+    } catch (error) {
+      // nothing kept
+    }
   }
 
   // -- unsent input ---------------------------------------------------------------------
@@ -232,24 +275,21 @@
       }
     }
     if (drafts.length > 0) {
-      sessionStorage.setItem(
-        DRAFTS,
-        JSON.stringify({ path: location.pathname, saved: Date.now(), drafts: drafts })
-      );
+      keep(DRAFTS, JSON.stringify({ path: location.pathname, saved: Date.now(), drafts: drafts }));
     }
   }
 
   function restoreDrafts() {
     var kept;
     try {
-      kept = JSON.parse(sessionStorage.getItem(DRAFTS) || "null");
+      kept = JSON.parse(recall(DRAFTS) || "null");
     } catch (error) {
       kept = null;
     }
-    if (kept === null) {
+    if (kept === null || typeof kept !== "object") {
       return;
     }
-    sessionStorage.removeItem(DRAFTS); // once: a later reload starts clean
+    forget(DRAFTS); // once: a later reload starts clean
     if (
       kept.path !== location.pathname ||
       !(Date.now() - kept.saved < DRAFTS_MAX_AGE) ||
