@@ -6,7 +6,8 @@ The caller decides where events come from and hands in the stream, e.g.::
     pn.serve({"/": lambda: create_dashboard(HubEventStream(url, CHANNELS))})     # --feed URL
 
 Call it once per session (the lambda above): each page gets its own stream and source, started
-when the page has loaded and stopped when the session is destroyed.
+when the page has loaded and stopped within about a second of the browser leaving (not when
+Bokeh destroys the session, 15-30 s later).
 
 With a :class:`~dashboard.ui.team.Viewer` (``viewer=``), the page also shows who is viewing the
 dashboard (every session joins ``presence-dashboard``), a chat room, the viewer's notifications
@@ -29,7 +30,7 @@ from .client.connection import UserConnection
 from .core.connection import EventStream
 from .core.user_tokens import issue_user_token
 from .ui import ConnectionBadge, LiveChart, LiveFeed, StreamSource
-from .ui.session import guest_identity, viewer_address, viewer_identity
+from .ui.session import guest_identity, viewer_address, viewer_identity, when_browser_leaves
 from .ui.team import TeamPanel, Viewer
 
 if TYPE_CHECKING:
@@ -93,7 +94,9 @@ def create_dashboard(
     latency = _metric_chart(source, "latency", "Latency by service (ms)")
     channels = tuple(getattr(stream, "channels", ()) or ())
     team = TeamPanel(viewer) if viewer is not None else None
-    sidebar: list[object] = [pn.pane.Markdown("### Connection"), badge]
+    # The badge is the stream's link to its source; the page's own link to this server is
+    # shown by the browser (dashboard/ui/assets/link-status.js), which outlives the server.
+    sidebar: list[object] = [pn.pane.Markdown("### Event stream"), badge]
     main: list[object] = [
         pn.Row(
             pn.Column(cpu, sizing_mode="stretch_width"),
@@ -144,15 +147,24 @@ def create_dashboard(
     }
     template.team = team  # type: ignore[attr-defined]
 
-    pn.state.onload(source.start)
-    if team is not None:
-        pn.state.onload(team.start)
-
-    def stop(_context: object) -> None:
+    def leave() -> None:
         source.stop()
         if team is not None:
             team.stop()
 
+    def stop(_session_context: object) -> None:
+        leave()  # idempotent: usually the browser left long before
+
+    def start() -> None:
+        source.start()
+        if team is not None:
+            team.start()
+        # Let go as soon as the browser does: Bokeh destroys the session (below) only
+        # 15-30 s after its last connection closed. No page comes back to a session it lost:
+        # Panel's reconnect is off, and link-status.js reloads into a new session instead.
+        when_browser_leaves(leave)
+
+    pn.state.onload(start)
     pn.state.on_session_destroyed(stop)
     return template
 

@@ -41,12 +41,14 @@ class ServeProcess:
 
 @contextlib.asynccontextmanager
 async def dashboard_process(
-    *args: str, env: dict[str, str] | None = None
+    *args: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> AsyncIterator[ServeProcess]:
     """Run ``python -m dashboard serve --port N ARGS`` until the block ends (SIGTERM, then a
-    bounded wait). ``env`` is added to this process's environment. Its output is read all
-    along, so the access log never fills the pipe and blocks the server."""
-    port = free_port()
+    bounded wait; a test may have signalled it already). ``env`` is added to this process's
+    environment; ``port`` is a free one unless given (a restart reuses its predecessor's).
+    Its output is read all along, so the access log never fills the pipe and blocks the
+    server."""
+    port = port or free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dashboard", "serve", "--port", str(port), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -64,7 +66,8 @@ async def dashboard_process(
         yield ServeProcess(f"http://127.0.0.1:{port}", port, process.pid, startup)
     finally:
         if process.returncode is None:
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):  # already gone (killed by the test)
+                process.terminate()
         await asyncio.wait_for(process.wait(), 20)
         if drain is not None:
             await asyncio.wait_for(drain, 5)

@@ -6,7 +6,9 @@ never know the transport. Reconnecting and resuming are the job of the underlyin
 into :class:`~dashboard.core.events.Event` objects:
 
 - ``connected`` (first block of every connection) carries the hub's epoch;
-- ``reset`` says that a channel could not be resumed (history expired or a new epoch);
+- ``reset`` says that a channel could not be resumed (history expired or a new epoch): it
+  becomes a :class:`~dashboard.core.cursor.Reset`, reported in order with the events, as
+  :class:`~dashboard.hub.HubStream` reports the hub's;
 - every other event's data is an envelope ``{"channel", "event", "offset", "published_at",
   "data"}``.
 
@@ -24,7 +26,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from ..core.connection import ConnectionStatus
+from ..core.connection import ConnectionStatus, ResetWatchers
+from ..core.cursor import Reset
 from ..core.events import Event
 from ..core.sse import ServerSentEvent
 from .sse import SSEError, SSESubscription, validate_url
@@ -35,9 +38,6 @@ EVENTS_PATH = "/api/events"
 FOREIGN_CHANNEL = "feed"
 #: Epoch of wrapped foreign events; their offsets only count events seen by this client.
 FOREIGN_EPOCH = "external"
-#: Resets kept in :attr:`HubEventStream.resets`; older ones are dropped first.
-MAX_RESETS = 100
-
 _ENVELOPE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "channel": str,
     "event": str,
@@ -73,6 +73,13 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _count(value: Any) -> int | None:
+    """``value`` when it is a non-negative int (not a bool), else ``None``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
 def _is_envelope(value: dict[str, Any] | None) -> bool:
     if value is None or "data" not in value:
         return False
@@ -93,8 +100,9 @@ class HubEventStream:
         channels: channel names to subscribe to, sent as ``channel`` query parameters.
         session: aiohttp session to use; when ``None`` the stream owns one.
         last_event_id: a cursor to resume from.
-        on_reset: called with the ``reset`` data (``{"channel", "reason", "offset"}``) when
-            the server could not resume a channel, so a component can reload its state.
+        on_reset: called with a :class:`~dashboard.core.cursor.Reset` when the server could
+            not resume a channel, so a component can reload its state (the same as
+            :meth:`watch_resets`).
         **sse_kwargs: passed on to :class:`SSESubscription` (timeouts, backoff, ...).
 
     Raises:
@@ -108,7 +116,7 @@ class HubEventStream:
         *,
         session: aiohttp.ClientSession | None = None,
         last_event_id: str | None = None,
-        on_reset: Callable[[dict[str, Any]], None] | None = None,
+        on_reset: Callable[[Reset], None] | None = None,
         **sse_kwargs: Any,
     ):
         self.channels = tuple(channels)
@@ -116,11 +124,11 @@ class HubEventStream:
         self.subscription = SSESubscription(
             self.url, session=session, last_event_id=last_event_id, **sse_kwargs
         )
-        self.on_reset = on_reset
+        self._reset_watchers = ResetWatchers()
+        if on_reset is not None:
+            self._reset_watchers.watch(on_reset)
         #: The hub's epoch, from the latest ``connected`` event.
         self.epoch: str | None = None
-        #: The latest ``reset`` notices, oldest first, at most :data:`MAX_RESETS`.
-        self.resets: list[dict[str, Any]] = []
         # Last position delivered per channel: a server that resends an event after a
         # reconnect (e.g. an id that was lost with the connection) cannot duplicate it.
         self._positions: dict[str, tuple[str, int]] = {}
@@ -143,6 +151,11 @@ class HubEventStream:
         """Why the stream stopped for good, if it did."""
         return self.subscription.fatal_error
 
+    @property
+    def resets(self) -> list[Reset]:
+        """The latest ``reset`` notices, oldest first (at most 100)."""
+        return self._reset_watchers.resets
+
     def watch_status(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
         """Call ``callback(status)`` on every change.
 
@@ -150,6 +163,15 @@ class HubEventStream:
             A function that stops watching.
         """
         return self.subscription.watch_status(callback)
+
+    def watch_resets(self, callback: Callable[[Reset], None]) -> Callable[[], None]:
+        """Call ``callback(reset)`` when the server says a channel could not resume exactly,
+        before the first event after the gap.
+
+        Returns:
+            A function that stops watching.
+        """
+        return self._reset_watchers.watch(callback)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         async for message in self.subscription:
@@ -187,12 +209,17 @@ class HubEventStream:
         return self._wrap(message)
 
     def _on_reset(self, info: dict[str, Any]) -> None:
+        channel = info["channel"]
+        reason = info.get("reason")
+        reason = reason if isinstance(reason, str) else "unknown"
+        offset = _count(info.get("offset"))
+        missed = _count(info.get("missed"))
         # The channel continues from wherever the server is now, not from our last offset.
-        self._positions.pop(info["channel"], None)
-        self.resets.append(info)
-        del self.resets[:-MAX_RESETS]
-        if self.on_reset is not None:
-            self.on_reset(info)
+        last = self._positions.pop(channel, None)
+        if missed is None and reason == "expired" and offset is not None and last is not None:
+            # A server that does not say: the same epoch, so the offsets in between are gone.
+            missed = offset - last[1] if offset >= last[1] else None
+        self._reset_watchers.report(Reset(channel, reason, offset or 0, missed))
 
     def _unwrap(self, envelope: dict[str, Any], message: ServerSentEvent) -> Event | None:
         channel, offset = envelope["channel"], envelope["offset"]

@@ -7,7 +7,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from .cursor import Reset
 from .events import Event
+
+#: Resets a stream keeps in its ``resets``; older ones are dropped first.
+MAX_RESETS = 100
 
 
 class ConnectionState(enum.Enum):
@@ -50,6 +54,12 @@ class EventStream(Protocol):
 
     def watch_status(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
         """Call ``callback(status)`` on every change; returns a function that stops watching."""
+        ...
+
+    def watch_resets(self, callback: Callable[[Reset], None]) -> Callable[[], None]:
+        """Call ``callback(reset)`` for every channel whose resume was not exact (a gap), in
+        order with the events: after the last event before the gap is yielded, before the
+        first one after it. Returns a function that stops watching."""
         ...
 
     def __aiter__(self) -> AsyncIterator[Event]: ...
@@ -113,3 +123,33 @@ class StatusReporter:
             A function that stops watching.
         """
         return self._status_watchers.watch(callback)
+
+
+class ResetWatchers:
+    """The latest resets a stream reported (at most :data:`MAX_RESETS`) and the callbacks told
+    of each, so that every stream says "this channel has a gap" the same way."""
+
+    def __init__(self) -> None:
+        self.resets: list[Reset] = []
+        self._callbacks: list[Callable[[Reset], None]] = []
+
+    def watch(self, callback: Callable[[Reset], None]) -> Callable[[], None]:
+        """Call ``callback(reset)`` for every reset from now on.
+
+        Returns:
+            A function that stops it.
+        """
+        self._callbacks.append(callback)
+
+        def unwatch() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return unwatch
+
+    def report(self, reset: Reset) -> None:
+        """Keep ``reset`` and tell the watchers."""
+        self.resets.append(reset)
+        del self.resets[:-MAX_RESETS]
+        for callback in list(self._callbacks):
+            callback(reset)

@@ -165,9 +165,15 @@ class Reset:
         reason: ``"expired"`` (older than the history window), ``"epoch"`` (the history the
             cursor spoke of is gone: a restart, or the channel's history was dropped) or
             ``"stream"`` (the cursor was made for another channel list).
-        offset: where the stream continues from (the channel's tip at subscribe time).
+        offset: where the stream continues from: the channel's tip at subscribe time, or 0
+            after an ``"epoch"`` reset when the new history is whole and replayed from its
+            start.
+        missed: how many of the channel's events the subscriber will never see, when known:
+            for ``"expired"``, those between its cursor and ``offset``. ``None`` when nobody
+            can know (``"epoch"``: the old history is gone).
     """
 
     channel: str
     reason: str
     offset: int
+    missed: int | None = None

@@ -3,7 +3,8 @@
 A stream is::
 
     retry: 3000 / event: connected / id: <cursor> / data: {"channels", "epoch", "heartbeat"}
-    event: reset / id: <cursor> / data: {"channel", "reason", "offset"}     (once per lost channel)
+    event: reset / id: <cursor> / data: {"channel", "reason", "offset"}    (once per lost channel;
+                                         plus "missed" when the number of lost events is known)
     event: <name> / id: <cursor> / data: <envelope>                        (one per event)
     : heartbeat                                                            (when idle)
 
@@ -35,8 +36,16 @@ def connected_frame(
 
 
 def reset_frame(reset: Reset, cursor_id: str) -> bytes:
-    """Tells the client that ``reset.channel`` could not resume and may have a gap."""
-    data = json.dumps({"channel": reset.channel, "reason": reset.reason, "offset": reset.offset})
+    """Tells the client that ``reset.channel`` could not resume and may have a gap; how many
+    events it missed (``"missed"``) only when that is known."""
+    fields: dict[str, object] = {
+        "channel": reset.channel,
+        "reason": reset.reason,
+        "offset": reset.offset,
+    }
+    if reset.missed is not None:
+        fields["missed"] = reset.missed
+    data = json.dumps(fields)
     return encode_sse(data, event="reset", id=cursor_id)
 
 

@@ -232,8 +232,20 @@ class Hub:
                 continue  # a channel new to this stream starts live: nothing was missed
             missed = await self.backend.after(name, since)
             if missed is None:
-                reason = "expired" if since.epoch == tip.epoch else "epoch"
-                resets.append(Reset(name, reason, tip.offset))
+                if since.epoch == tip.epoch:
+                    gap = tip.offset - since.offset  # negative: a cursor from the future
+                    resets.append(Reset(name, "expired", tip.offset, gap if gap >= 0 else None))
+                    continue
+                # The history the cursor spoke of is gone (a restart, or it was dropped), but
+                # the channel's new one is news to this subscriber too: replay it whole when
+                # nothing of it was dropped yet, rather than skip it.
+                fresh = await self.backend.after(name, Position(tip.epoch, 0))
+                if fresh is None:
+                    resets.append(Reset(name, "epoch", tip.offset))
+                    continue
+                resets.append(Reset(name, "epoch", 0))
+                replays.append(fresh)
+                positions[name] = Position(tip.epoch, 0)
                 continue
             replays.append(missed)
             positions[name] = since

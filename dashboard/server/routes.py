@@ -22,6 +22,9 @@ from .sse import EventStreamHandler
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "ui" / "assets"
 #: Points Bokeh's icons at the font in ASSETS_DIR (see dashboard/ui/assets/offline-icons.js).
 OFFLINE_ICONS = "/api/assets/offline-icons.js"
+#: Shows the page's own link to this server and reloads the page when the server is back
+#: (see dashboard/ui/assets/link-status.js); it asks /api/health whether the server is back.
+LINK_STATUS = "/api/assets/link-status.js?probe=/api/health"
 
 
 def api_routes(ctx: ServerContext) -> list[tuple[str, Any, dict[str, Any]]]:

@@ -1,4 +1,8 @@
-"""A live line chart of one numeric payload field, one line per group."""
+"""A live line chart of one numeric payload field, one line per group.
+
+Where the stream has a gap (a :class:`~dashboard.core.cursor.Reset`), every line is broken
+(a NaN point, which Bokeh does not join across) instead of drawn straight over the outage.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from bokeh.models.sources import ColumnDataSource
 from bokeh.palettes import Category10
 from bokeh.plotting import figure
 
+from ..core.cursor import Reset
 from ..core.events import Event
 from .source import RenderThrottle, SourceView, run_in_document
 
@@ -126,6 +131,21 @@ class LiveChart(SourceView):
             buffer.append((x, y))
             added = True
         if added:
+            self._throttle.request()
+
+    def push_reset(self, reset: Reset) -> None:
+        """Break every line where the stream has a gap in the chart's channel."""
+        if self.channel is not None and reset.channel != self.channel:
+            return
+        now = datetime.now()  # naive local time, like the points
+        for group in self._series.keys() | self._pending.keys():
+            buffer = self._pending.get(group)
+            if buffer is None:
+                buffer = self._pending[group] = deque(maxlen=self.rollover)
+            if buffer and math.isnan(buffer[-1][1]):
+                continue  # already broken here
+            buffer.append((now, math.nan))
+        if self._pending:
             self._throttle.request()
 
     def _point(self, event: Event) -> tuple[str, datetime, float] | None:

@@ -1,4 +1,9 @@
-"""A live, newest-first list of events, safe against HTML injection and event bursts."""
+"""A live, newest-first list of events, safe against HTML injection and event bursts.
+
+Where the stream has a gap (a :class:`~dashboard.core.cursor.Reset`: the server restarted, or
+the history no longer reached back to the feed's position), the feed shows a marker line, so
+events before and after the gap never pass for one unbroken sequence.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import panel as pn
 import param
 
+from ..core.cursor import Reset
 from ..core.events import Event
 from .source import RenderThrottle, SourceView
 
@@ -43,7 +50,42 @@ _CSS = """
 .live-feed-entry { padding: 3px 8px; margin: 0 0 2px 0; border-left: 3px solid #cbd5e1;
   white-space: pre-wrap; word-break: break-word; }
 .live-feed-empty { color: #64748b; font-style: italic; }
+.live-feed-reset { padding: 3px 8px; margin: 4px 0; color: #b45309; background: #fffbeb;
+  border-top: 1px dashed #d97706; border-bottom: 1px dashed #d97706; text-align: center;
+  white-space: pre-wrap; word-break: break-word; }
 """
+
+#: What a reset's reason means, as the marker says it.
+RESET_REASONS = {
+    "expired": "older than the server's history",
+    "epoch": "the server restarted",
+}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A reset as the feed shows it: the channel that has a gap, and when the feed heard of it."""
+
+    reset: Reset
+    at: float
+
+
+Entry = Event | Gap
+
+
+def describe_reset(reset: Reset, at: float | None = None) -> str:
+    """The marker line of a gap, plain text, e.g.
+    ``"— 12:01:03 · stream reset on alerts: 12 events missing (older than the server's
+    history) —"``."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(time.time() if at is None else at))
+    if reset.missed is None:
+        gap = "events may be missing"
+    elif reset.missed == 1:
+        gap = "1 event missing"
+    else:
+        gap = f"{reset.missed} events missing"
+    reason = RESET_REASONS.get(reset.reason) or reset.reason[:80] or "unknown reason"
+    return f"— {stamp} · stream reset on {reset.channel}: {gap} ({reason}) —"
 
 
 def _compact(value: Any) -> str:
@@ -99,11 +141,20 @@ def event_level(event: Event) -> str | None:
 
 
 def render_entries(
-    events: Iterable[Event], formatter: Callable[[Event], str], title: str = ""
+    events: Iterable[Entry], formatter: Callable[[Event], str], title: str = ""
 ) -> str:
-    """HTML for the feed. Every string that comes from an event or the user is escaped."""
+    """HTML for the feed: events and the markers of gaps. Every string that comes from an
+    event, a reset or the user is escaped."""
     rows = []
     for event in events:
+        if isinstance(event, Gap):
+            reset = event.reset
+            rows.append(
+                f'<li class="live-feed-reset" data-channel="{html.escape(reset.channel)}" '
+                f'data-reason="{html.escape(reset.reason)}">'
+                f"{html.escape(describe_reset(reset, event.at))}</li>"
+            )
+            continue
         try:
             text = str(formatter(event))
         except Exception:
@@ -128,7 +179,9 @@ class LiveFeed(SourceView):
 
     Bursts are coalesced: events accumulate in a buffer bounded by ``max_items`` (older ones in
     a burst are dropped, they would scroll off anyway) and the feed re-renders at most
-    ``max_renders_per_second`` times, with every pending event shown by the last render.
+    ``max_renders_per_second`` times, with every pending event shown by the last render. A gap
+    in the stream of a shown channel is a marker line (class ``live-feed-reset``) in its place
+    among the events; it counts towards ``max_items``.
 
     Usage::
 
@@ -155,8 +208,8 @@ class LiveFeed(SourceView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._items: deque[Event] = deque(maxlen=self.max_items)
-        self._buffer: deque[Event] = deque(maxlen=self.max_items)
+        self._items: deque[Entry] = deque(maxlen=self.max_items)
+        self._buffer: deque[Entry] = deque(maxlen=self.max_items)
         self._throttle = RenderThrottle(
             self._render, self.max_renders_per_second, document=lambda: pn.state.curdoc
         )
@@ -174,7 +227,12 @@ class LiveFeed(SourceView):
     @property
     def events(self) -> list[Event]:
         """The events on screen after the last render, newest first."""
-        return list(self._items)
+        return [item for item in self._items if isinstance(item, Event)]
+
+    @property
+    def gaps(self) -> list[Gap]:
+        """The gap markers on screen after the last render, newest first."""
+        return [item for item in self._items if isinstance(item, Gap)]
 
     @property
     def html(self) -> str:
@@ -189,6 +247,13 @@ class LiveFeed(SourceView):
             if not events:
                 return
         self._buffer.extend(events)
+        self._throttle.request()
+
+    def push_reset(self, reset: Reset) -> None:
+        """Queue a marker for a gap in one of the feed's channels (what the source calls)."""
+        if self.channels and reset.channel not in self.channels:
+            return
+        self._buffer.append(Gap(reset, time.time()))
         self._throttle.request()
 
     @param.depends("max_items", watch=True)

@@ -74,12 +74,15 @@ def when_browser_leaves(callback: Callable[[], Any]) -> Callable[[], None]:
     """Call ``callback()`` once the current session's browser has disconnected.
 
     Call it from ``pn.state.onload`` (the browser is connected by then). ``callback`` may be
-    a coroutine function.
+    a coroutine function. Outside a served session (a notebook, a script) there is no
+    browser connection to watch, and nothing is watched.
 
     Returns:
         A function that stops watching without calling ``callback``.
     """
     document = pn.state.curdoc
+    if document is None or document.session_context is None:
+        return lambda: None
 
     async def watch() -> None:
         # Polled: Bokeh offers no hook for "the last connection of this session closed".

@@ -2,9 +2,10 @@
 
 A :class:`StreamSource` consumes one :class:`~dashboard.core.connection.EventStream` in one
 asyncio task and hands batches of events to its listeners, so the feed, the chart and the status
-badge of a page cost one subscription, not three. :class:`RenderThrottle` is the coalescing
-policy the components share: however fast events arrive, a component renders at most
-``max_per_second`` times.
+badge of a page cost one subscription, not three. Where the stream says a channel has a gap
+(a :class:`~dashboard.core.cursor.Reset`), the listeners hear of it in order with the events.
+:class:`RenderThrottle` is the coalescing policy the components share: however fast events
+arrive, a component renders at most ``max_per_second`` times.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from bokeh.document import Document
 from panel.io.state import set_curdoc
 
 from ..core.connection import ConnectionState, ConnectionStatus, EventStream
+from ..core.cursor import Reset
 from ..core.events import Event
 
 logger = logging.getLogger(__name__)
 
 Listener = Callable[[list[Event]], None]
+ResetListener = Callable[[Reset], None]
 
 #: Largest batch handed to listeners at once. A stream that never yields to the event loop
 #: would otherwise grow the pending batch without bound; at this size it is delivered at once.
@@ -39,7 +42,9 @@ class StreamSource(param.Parameterized):
 
     Events are delivered in batches: everything the stream has ready without waiting is
     collected, then each listener is called once with the list. A listener that raises is logged
-    and keeps its subscription.
+    and keeps its subscription. A reset (a channel that could not resume exactly, e.g. after
+    the server restarted) goes to the reset listeners once the events before it have been
+    delivered; a stream without ``watch_resets`` reports none.
 
     Args:
         stream: the subscription to consume (a ``HubStream`` in-process, a ``HubEventStream``
@@ -65,11 +70,15 @@ class StreamSource(param.Parameterized):
     running = param.Boolean(
         default=False, doc="Whether the consuming task is alive (started and not yet ended)."
     )
+    resets_received = param.Integer(
+        default=0, bounds=(0, None), doc="Resets handed to reset listeners since the start."
+    )
 
     def __init__(self, stream: EventStream, **params: Any) -> None:
         super().__init__(**params)
         self.stream = stream
         self._listeners: list[Listener] = []
+        self._reset_listeners: list[ResetListener] = []
         self._pending: list[Event] = []
         self._flush_handle: asyncio.Handle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -77,18 +86,29 @@ class StreamSource(param.Parameterized):
         self._closing: asyncio.Task[None] | None = None
         self.status = stream.status
         self._unwatch: Callable[[], None] | None = stream.watch_status(self._on_status)
+        watch_resets = getattr(stream, "watch_resets", None)
+        self._unwatch_resets: Callable[[], None] | None = (
+            watch_resets(self._on_reset) if watch_resets is not None else None
+        )
 
-    def subscribe(self, callback: Listener) -> Callable[[], None]:
-        """Call ``callback(events)`` with every batch from now on.
+    def subscribe(
+        self, callback: Listener, *, on_reset: ResetListener | None = None
+    ) -> Callable[[], None]:
+        """Call ``callback(events)`` with every batch from now on, and ``on_reset(reset)``
+        for every gap the stream reports, after the events that came before it.
 
         Returns:
-            A function that removes the callback again.
+            A function that removes both callbacks again.
         """
         self._listeners.append(callback)
+        if on_reset is not None:
+            self._reset_listeners.append(on_reset)
 
         def unsubscribe() -> None:
             if callback in self._listeners:
                 self._listeners.remove(callback)
+            if on_reset is not None and on_reset in self._reset_listeners:
+                self._reset_listeners.remove(on_reset)
 
         return unsubscribe
 
@@ -147,6 +167,9 @@ class StreamSource(param.Parameterized):
         if self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
+        if self._unwatch_resets is not None:
+            self._unwatch_resets()
+            self._unwatch_resets = None
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -202,6 +225,19 @@ class StreamSource(param.Parameterized):
     def _on_status(self, status: ConnectionStatus) -> None:
         self.status = status
 
+    def _on_reset(self, reset: Reset) -> None:
+        # Called by the stream inside the iteration, so this runs in the consuming task: the
+        # events before the gap go out first, then the reset, then whatever follows it.
+        if self._stopped:
+            return
+        self._flush()
+        self.resets_received += 1
+        for listener in list(self._reset_listeners):
+            try:
+                listener(reset)
+            except Exception:
+                logger.exception("StreamSource reset listener %r failed", listener)
+
 
 class SourceView(pn.viewable.Viewer):
     """Base of the components that show a :class:`StreamSource`'s events.
@@ -222,13 +258,16 @@ class SourceView(pn.viewable.Viewer):
         """Take a batch of events from the source (called by the source's task)."""
         raise NotImplementedError
 
+    def push_reset(self, reset: Reset) -> None:
+        """Take a gap in the stream (called by the source's task); ignored unless overridden."""
+
     @param.depends("source", watch=True)
     def _subscribe(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
         if self.source is not None:
-            self._unsubscribe = self.source.subscribe(self.push)
+            self._unsubscribe = self.source.subscribe(self.push, on_reset=self.push_reset)
 
 
 class RenderThrottle:

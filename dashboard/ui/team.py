@@ -46,6 +46,20 @@ class Viewer:
     assistant: Provider | None = None
 
 
+def connection_lost_events() -> dict[str, dict[str, str]]:
+    """``js_events`` for a hand-made ``NotificationArea``: Panel's connection-lost toast.
+
+    Panel's notification script (1.8+) handles Bokeh's ``connection_lost`` event on every
+    notification area and reads ``js_events["connection_lost"]["message"]`` without checking,
+    so an area made without one throws ``TypeError: Cannot read properties of undefined
+    (reading 'message')`` when the server goes away. Only ``pn.state.notifications`` fills it
+    in from ``pn.config.disconnect_notification`` (the gap of holoviz/panel#6462); this does the
+    same for ours.
+    """
+    message = pn.config.disconnect_notification or "Server connection lost."
+    return {"connection_lost": {"type": "error", "message": message}}
+
+
 class TeamPanel:
     """The viewer's components and their life cycle; place the parts where the page wants.
 
@@ -61,7 +75,7 @@ class TeamPanel:
     def __init__(self, viewer: Viewer) -> None:
         self.viewer = viewer
         self.connection = viewer.connection
-        self.toasts = NotificationArea()
+        self.toasts = NotificationArea(js_events=connection_lost_events())
         self.presence = PresenceList()
         # Panel's login fixes the name; otherwise the visitor may pick one.
         self.name = NamePicker(guest=viewer.guest, editable=not pn.state.user)

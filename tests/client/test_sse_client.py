@@ -30,7 +30,7 @@ from dashboard.client import (
 )
 from dashboard.client.stream import events_url
 from dashboard.core.connection import ConnectionState, ConnectionStatus
-from dashboard.core.cursor import Position, encode_cursor
+from dashboard.core.cursor import Position, Reset, encode_cursor
 from dashboard.core.events import Event
 from dashboard.core.sse import ServerSentEvent, encode_sse
 from tests.cursors import cursor_for
@@ -526,7 +526,7 @@ async def test_hub_event_stream_parses_the_hub_protocol(server: ScriptedServer) 
             envelope("b", 5, [1.5, None]),
         )
     )
-    resets: list[dict[str, Any]] = []
+    resets: list[Reset] = []
     async with HubEventStream(server.base, ["a", "b"], on_reset=resets.append,
                               backoff=Backoff()) as stream_:  # fmt: skip
         statuses = record(stream_)
@@ -537,7 +537,7 @@ async def test_hub_event_stream_parses_the_hub_protocol(server: ScriptedServer) 
         Event("a", "price", '{"x":1,"name":"ü"}', 1, "E1", 1700000000.5),
         Event("b", "price", "[1.5,null]", 5, "E1", 1700000000.5),
     ]
-    assert stream_.resets == resets == [reset]
+    assert stream_.resets == resets == [Reset("b", "expired", 4)]
     assert server.requests[0].path == "/api/events"
     assert server.requests[0].query.getall("channel") == ["a", "b"]
     assert stream_.status.state is ConnectionState.CLOSED

@@ -13,7 +13,7 @@ from tests.hub.conftest import Clock
 async def test_eviction_of_a_channels_history_resets_its_resume(make_hub):
     # The issue's scenario: 3 events on orders, the cursor kept, so many other channels that
     # orders' history is dropped, 5 more on orders: the resume must not hand back the last two
-    # as if they were all that was missed.
+    # as if they were all that was missed. It says reset, then replays the new history whole.
     hub = make_hub(max_channels=50)
     for n in range(3):
         await hub.publish("orders", "order", n)
@@ -25,8 +25,8 @@ async def test_eviction_of_a_channels_history_resets_its_resume(make_hub):
     for n in range(3, 8):
         await hub.publish("orders", "order", n)
     resumed = await hub.subscribe(["orders"], last_event_id=kept)
-    assert resumed.resets == (Reset("orders", "epoch", 5),)
-    assert resumed.next_nowait() == []  # nothing passed off as the missed events
+    assert resumed.resets == (Reset("orders", "epoch", 0),)  # from the new history's start
+    assert [event.data for event in resumed.next_nowait()] == [3, 4, 5, 6, 7]
     await hub.publish("orders", "order", 8)
     assert [event.data for event in resumed.next_nowait()] == [8]
 
@@ -59,7 +59,7 @@ async def test_events_older_than_the_history_window_reset_the_resume(make_hub):
     clock.now += 120  # event 2 ages out of the window
     await hub.publish("orders", "order", 3)
     resumed = await hub.subscribe(["orders"], last_event_id=kept)
-    assert resumed.resets == (Reset("orders", "expired", 3),)
+    assert resumed.resets == (Reset("orders", "expired", 3, missed=2),)
     assert resumed.next_nowait() == []
 
 
@@ -77,7 +77,8 @@ async def test_a_restart_resets_every_resumed_channel(make_hub):
         "orders": "epoch",
         "alerts": "epoch",
     }
-    assert resumed.next_nowait() == []
+    # What the restarted server published since is news, and its history still has it all.
+    assert [event.data for event in resumed.next_nowait()] == [2]
 
 
 async def test_a_cursor_of_another_channel_list_resumes_nothing_and_says_so(make_hub):
@@ -91,3 +92,17 @@ async def test_a_cursor_of_another_channel_list_resumes_nothing_and_says_so(make
         ("a", "stream"),
         ("b", "stream"),
     ]
+
+
+async def test_after_a_reset_a_new_history_already_trimmed_continues_from_its_tip(make_hub):
+    hub = make_hub(max_events=2)
+    await hub.publish("orders", "order", 1)
+    reader = await hub.subscribe(["orders"])
+    kept = reader.cursor_id()
+    reader.close()
+    restarted = make_hub.restart(hub)
+    for n in range(2, 6):  # 4 events into a history of 2: its start is gone already
+        await restarted.publish("orders", "order", n)
+    resumed = await restarted.subscribe(["orders"], last_event_id=kept)
+    assert resumed.resets == (Reset("orders", "epoch", 4),)
+    assert resumed.next_nowait() == []
