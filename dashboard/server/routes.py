@@ -22,6 +22,8 @@ from .sse import EventStreamHandler
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "ui" / "assets"
 #: Points Bokeh's icons at the font in ASSETS_DIR (see dashboard/ui/assets/offline-icons.js).
 OFFLINE_ICONS = "/api/assets/offline-icons.js"
+#: Starts the sidebar closed on a phone (see dashboard/ui/assets/narrow-sidebar.js).
+NARROW_SIDEBAR = "/api/assets/narrow-sidebar.js"
 
 
 def api_routes(ctx: ServerContext) -> list[tuple[str, Any, dict[str, Any]]]:
