@@ -87,7 +87,12 @@ def create_dashboard(
     source = StreamSource(stream)
     badge = ConnectionBadge(source=source)
     activity = LiveFeed(
-        source=source, title="Deploys and alerts", channels=["deploys", "alerts"], max_items=30
+        source=source,
+        title="Deploys and alerts",
+        channels=["deploys", "alerts"],
+        max_items=30,
+        # The feed shows what happens while the page is open; deploys and alerts are rare.
+        empty_text="None since this page opened; new deploys and alerts appear here.",
     )
     feed = LiveFeed(source=source, title="All events", max_items=50)
     cpu = _metric_chart(source, "cpu", "CPU by service (%)")
