@@ -30,6 +30,7 @@ from .client.connection import UserConnection
 from .core.connection import EventStream
 from .core.user_tokens import issue_user_token
 from .ui import ConnectionBadge, LiveChart, LiveFeed, StreamSource
+from .ui.layout import fit_small_screens, side_by_side
 from .ui.session import guest_identity, viewer_address, viewer_identity, when_browser_leaves
 from .ui.team import TeamPanel, Viewer
 
@@ -87,7 +88,12 @@ def create_dashboard(
     source = StreamSource(stream)
     badge = ConnectionBadge(source=source)
     activity = LiveFeed(
-        source=source, title="Deploys and alerts", channels=["deploys", "alerts"], max_items=30
+        source=source,
+        title="Deploys and alerts",
+        channels=["deploys", "alerts"],
+        max_items=30,
+        # The feed shows what happens while the page is open; deploys and alerts are rare.
+        empty_text="None since this page opened; new deploys and alerts appear here.",
     )
     feed = LiveFeed(source=source, title="All events", max_items=50)
     cpu = _metric_chart(source, "cpu", "CPU by service (%)")
@@ -98,16 +104,11 @@ def create_dashboard(
     # shown by the browser (dashboard/ui/assets/link-status.js), which outlives the server.
     sidebar: list[object] = [pn.pane.Markdown("### Event stream"), badge]
     main: list[object] = [
-        pn.Row(
-            pn.Column(cpu, sizing_mode="stretch_width"),
-            pn.Column(latency, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-        ),
-        pn.Row(
-            # Fixed height, scrolling: a burst of events must not push the rest of the page.
+        side_by_side(cpu, latency),
+        # Fixed height, scrolling: a burst of events must not push the rest of the page.
+        side_by_side(
             pn.Column(activity, height=FEED_HEIGHT, scroll=True, sizing_mode="stretch_width"),
             pn.Column(feed, height=FEED_HEIGHT, scroll=True, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
         ),
     ]
     if team is not None:
@@ -117,7 +118,7 @@ def create_dashboard(
             conversations.append(
                 pn.Column(pn.pane.Markdown("### Ask the dashboard"), team.assistant)
             )
-        main.append(pn.Row(*conversations, sizing_mode="stretch_width"))
+        main.append(side_by_side(*conversations))
     sidebar += [
         pn.pane.Markdown("### About"),
         pn.pane.Markdown(_ABOUT),
@@ -136,6 +137,7 @@ def create_dashboard(
         sidebar=sidebar,
         main=main,
     )
+    fit_small_screens(template)  # phones: the viewport, and the sidebar as a closed drawer
     # Keep the parts reachable for callers and tests: the template is what they get back.
     template.source = source  # type: ignore[attr-defined]
     template.components = {  # type: ignore[attr-defined]

@@ -25,6 +25,8 @@ OFFLINE_ICONS = "/api/assets/offline-icons.js"
 #: Shows the page's own link to this server and reloads the page when the server is back
 #: (see dashboard/ui/assets/link-status.js); it asks /api/health whether the server is back.
 LINK_STATUS = "/api/assets/link-status.js?probe=/api/health"
+#: Starts the sidebar closed on a phone (see dashboard/ui/assets/narrow-sidebar.js).
+NARROW_SIDEBAR = "/api/assets/narrow-sidebar.js"
 
 
 def api_routes(ctx: ServerContext) -> list[tuple[str, Any, dict[str, Any]]]:

@@ -37,7 +37,7 @@ from .limits import Limits, RateLimiters
 from .login import LoginProvider, read_credentials
 from .pusher_app import DEFAULT_APP_ID, DEFAULT_APP_KEY, PusherApp
 from .pusher_ws import close_all
-from .routes import LINK_STATUS, OFFLINE_ICONS, api_routes
+from .routes import LINK_STATUS, NARROW_SIDEBAR, OFFLINE_ICONS, api_routes
 
 log = logging.getLogger("dashboard.server")
 
@@ -249,12 +249,14 @@ class DashboardServer:
             # other Host is a rebound DNS name (see dashboard.core.origins.host_allowed).
             self.ctx.allowed_hosts = LOOPBACK_HOSTS | allowlist_hosts(self.websocket_origins)
         pages = {"/": self.page} if self.page is not None else {}
-        # Every page of this process loads them: chat icons come from here, not from a CDN,
-        # and the browser itself shows whether the page is still connected to this server.
+        # Every page of this process loads them: chat icons come from here, not from a CDN;
+        # the browser itself shows whether the page is still connected to this server; and a
+        # phone opens the dashboard with its sidebar closed (a no-op on pages without one).
         pn.config.js_files = {
             **pn.config.js_files,
             "dashboard_offline_icons": OFFLINE_ICONS,
             "dashboard_link_status": LINK_STATUS,
+            "dashboard_narrow_sidebar": NARROW_SIDEBAR,
         }
         try:
             self._server = pn.serve(

@@ -32,7 +32,7 @@ from .markdown_chat import MarkdownChatInterface
 log = logging.getLogger(__name__)
 
 _CSS = """
-.dashboard-ai-label { font-size: 0.85em; color: var(--panel-secondary-color, #555); }
+.dashboard-ai-label { font-size: 0.85em; color: #475569; }
 .dashboard-ai-demo { background: #fff3cd; color: #664d03; border-radius: 4px; padding: 0 6px;
                      font-weight: 600; margin-right: 6px; }
 """

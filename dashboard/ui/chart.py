@@ -10,14 +10,18 @@ import logging
 import math
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import panel as pn
 import param
-from bokeh.models.annotations import Title
+from bokeh.models.annotations import Legend, Title
+from bokeh.models.formatters import DatetimeTickFormatter
+from bokeh.models.labeling import NoOverlap
+from bokeh.models.ranges import DataRange1d
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.models.sources import ColumnDataSource
+from bokeh.models.tickers import DatetimeTicker
 from bokeh.palettes import Category10
 from bokeh.plotting import figure
 
@@ -32,6 +36,34 @@ MAX_SERIES = 8
 PALETTE: tuple[str, ...] = tuple(Category10[MAX_SERIES])
 #: Label of the line when ``group_by`` is unset, or of events that lack the key.
 DEFAULT_SERIES = "value"
+#: Time-axis ticks: few enough that "12:01:03" labels never touch on a phone-wide chart.
+TIME_TICKS = 3
+#: Legend entries per row above the plot: at most three, and together at most about this many
+#: characters, which fit a phone-wide chart.
+LEGEND_COLUMNS = 3
+LEGEND_ROW_CHARS = 36
+#: The time axis spans at least this long, so its ticks are whole seconds even while the
+#: first points are milliseconds apart.
+MIN_TIME_SPAN = timedelta(seconds=10)
+
+
+def time_formatter() -> DatetimeTickFormatter:
+    """Clock times on the time axis, whatever the zoom: ``"12:01:03"``, ``"12:01"``,
+    ``"May 04"``; never a bare ``"500ms"`` or ``":05"``, and no date line underneath
+    (the feeds show the same clock)."""
+    return DatetimeTickFormatter(
+        microseconds="%H:%M:%S.%f",
+        milliseconds="%H:%M:%S.%3N",
+        seconds="%H:%M:%S",
+        minsec="%H:%M:%S",
+        minutes="%H:%M",
+        hourmin="%H:%M",
+        hours="%H:%M",
+        days="%b %d",
+        months="%b %Y",
+        years="%Y",
+        context=None,
+    )
 
 
 def numeric(value: Any) -> float | None:
@@ -82,15 +114,32 @@ class LiveChart(SourceView):
         self.figure = figure(
             title=self.title or self.field,
             x_axis_type="datetime",
+            x_range=DataRange1d(min_interval=MIN_TIME_SPAN),
             height=self.height,
             sizing_mode="stretch_width",
             tools="pan,xwheel_zoom,box_zoom,reset,save",
             toolbar_location="above",
         )
         self.figure.yaxis.axis_label = self.field
+        self.figure.xaxis.formatter = time_formatter()
+        self.figure.xaxis.ticker = DatetimeTicker(desired_num_ticks=TIME_TICKS)
+        self.figure.xaxis.major_label_policy = NoOverlap(min_distance=8)  # drops, never overlaps
+        # Above the plot, not on it: the lines stay visible; a click on an entry hides its line.
+        self._legend = Legend(
+            orientation="horizontal",
+            click_policy="hide",
+            location="top_left",
+            ncols=LEGEND_COLUMNS,
+            margin=0,
+            border_line_alpha=0,
+        )
+        self.figure.add_layout(self._legend, "above")
         # A placeholder keeps Bokeh from warning about a figure without renderers until the
-        # first line exists.
-        self._placeholder: GlyphRenderer | None = self.figure.line(x=[], y=[], line_alpha=0.0)
+        # first line exists. Its one invisible point (now, 0) gives the ranges bounds, or
+        # BokehJS warns "could not set initial ranges" at every paint of the empty chart.
+        self._placeholder: GlyphRenderer | None = self.figure.line(
+            x=[datetime.now()], y=[0.0], line_alpha=0.0
+        )
         self._pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
         self._throttle = RenderThrottle(
             self._render, self.max_renders_per_second, document=lambda: self.figure.document
@@ -200,10 +249,10 @@ class LiveChart(SourceView):
         cds = ColumnDataSource(data={"x": [], "y": []}, name=group)
         color = PALETTE[len(self._series) % len(PALETTE)]
         self.figure.line(x="x", y="y", source=cds, legend_label=group, line_width=2, color=color)
-        self.figure.legend.click_policy = "hide"
-        self.figure.legend.location = "top_left"
         if self._placeholder is not None:
             self.figure.renderers.remove(self._placeholder)
             self._placeholder = None
         self._series[group] = cds
+        longest = max(len(name) for name in self._series)
+        self._legend.ncols = max(1, min(LEGEND_COLUMNS, LEGEND_ROW_CHARS // longest))
         return cds

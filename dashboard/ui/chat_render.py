@@ -19,11 +19,11 @@ CHAT_CSS = """
   padding: 6px 8px; background: #fff; font-size: 14px; }
 .chat-entry { padding: 3px 0; line-height: 1.35; word-break: break-word; white-space: pre-wrap; }
 .chat-user { font-weight: 600; margin-right: 6px; }
-.chat-time { color: #94a3b8; font-size: 11px; margin-right: 6px; }
-.chat-edited { color: #94a3b8; font-size: 11px; margin-left: 4px; }
-.chat-deleted .chat-text { color: #94a3b8; font-style: italic; }
+.chat-time { color: #64748b; font-size: 11px; margin-right: 6px; }
+.chat-edited { color: #64748b; font-size: 11px; margin-left: 4px; }
+.chat-deleted .chat-text { color: #64748b; font-style: italic; }
 .chat-notice { color: #64748b; font-size: 12px; font-style: italic; text-align: center; }
-.chat-empty { color: #94a3b8; font-style: italic; text-align: center; margin: auto; }
+.chat-empty { color: #64748b; font-style: italic; text-align: center; margin: auto; }
 """
 
 

@@ -26,6 +26,8 @@ from .source import RenderThrottle, SourceView
 
 logger = logging.getLogger(__name__)
 
+#: What an empty feed says.
+EMPTY_TEXT = "Waiting for events…"
 #: Payload keys whose value, when a string, says it all.
 _MESSAGE_KEYS = ("message", "text", "title")
 _MAX_TEXT = 300
@@ -141,7 +143,10 @@ def event_level(event: Event) -> str | None:
 
 
 def render_entries(
-    events: Iterable[Entry], formatter: Callable[[Event], str], title: str = ""
+    events: Iterable[Entry],
+    formatter: Callable[[Event], str],
+    title: str = "",
+    empty: str = EMPTY_TEXT,
 ) -> str:
     """HTML for the feed: events and the markers of gaps. Every string that comes from an
     event, a reset or the user is escaped."""
@@ -169,7 +174,7 @@ def render_entries(
             f'data-event="{html.escape(event.name)}" data-offset="{event.offset}" '
             f'data-level="{html.escape(level or "")}"{color}>{html.escape(text)}</li>'
         )
-    body = "".join(rows) or '<li class="live-feed-empty">Waiting for events…</li>'
+    body = "".join(rows) or f'<li class="live-feed-empty">{html.escape(empty)}</li>'
     heading = f'<div class="live-feed-title">{html.escape(title)}</div>' if title else ""
     return f'<div class="live-feed">{heading}<ul class="live-feed-list">{body}</ul></div>'
 
@@ -196,6 +201,9 @@ class LiveFeed(SourceView):
         doc="Turns an event into one line of plain text; the feed escapes it for HTML.",
     )
     title = param.String(default="Live events", doc="Heading shown above the list.")
+    empty_text = param.String(
+        default=EMPTY_TEXT, doc="Shown until an event arrives (say what is being waited for)."
+    )
     channels = param.List(
         default=[], item_type=str, doc="Only show events of these channels; all when empty."
     )
@@ -214,7 +222,7 @@ class LiveFeed(SourceView):
             self._render, self.max_renders_per_second, document=lambda: pn.state.curdoc
         )
         self._pane = pn.pane.HTML(
-            render_entries((), self.formatter, self.title),
+            render_entries((), self.formatter, self.title, self.empty_text),
             sizing_mode="stretch_width",
             css_classes=["live-feed-pane"],
             stylesheets=[_CSS],
@@ -263,7 +271,7 @@ class LiveFeed(SourceView):
         self._buffer = deque(self._buffer, maxlen=self.max_items)
         self._throttle.request()
 
-    @param.depends("formatter", "title", watch=True)
+    @param.depends("formatter", "title", "empty_text", watch=True)
     def _restyle(self) -> None:
         self._throttle.request()
 
@@ -274,7 +282,7 @@ class LiveFeed(SourceView):
     def _render(self) -> None:
         buffer, self._buffer = self._buffer, deque(maxlen=self.max_items)
         self._items.extendleft(buffer)  # oldest first, so the newest ends up leftmost
-        markup = render_entries(self._items, self.formatter, self.title)
+        markup = render_entries(self._items, self.formatter, self.title, self.empty_text)
         with pn.io.hold():
             self._pane.object = markup
             with param.edit_constant(self):

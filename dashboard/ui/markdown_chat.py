@@ -23,6 +23,21 @@ log = logging.getLogger(__name__)
 #: Panel's own Markdown look (code blocks, tables), as its Markdown pane loads it.
 MARKDOWN_CSS = f"{CDN_DIST}css/markdown.css"
 
+#: A message holds its content in a layout of class ``placeholder``, and Panel's Bootstrap
+#: design loads Bootstrap's CSS into every shadow root, where its ``.placeholder`` (a loading
+#: skeleton) matches it: half opacity, a grey band, a wait cursor. ``:host .placeholder``
+#: outranks that rule wherever the sheets come in.
+MESSAGE_CSS = """
+:host .placeholder { opacity: 1; cursor: auto; background-color: transparent; }
+"""
+
+#: The text box on a line of its own, the buttons on the next, so a narrow chat does not cut
+#: the box down to a few letters ("Send a").
+INPUT_CSS = """
+:host(.chat-interface-input-row) { flex-wrap: wrap; row-gap: 6px; }
+.chat-interface-input-widget { flex: 1 0 100%; }
+"""
+
 
 def markdown_pane(text: Any) -> pn.pane.HTML:
     """``text`` rendered by :func:`~dashboard.markup.render_markdown`, in an HTML pane.
@@ -52,6 +67,8 @@ def markdown_pane(text: Any) -> pn.pane.HTML:
 class _MarkdownMessage(pn.chat.ChatMessage):
     """A ChatMessage whose rendered text is updated in place and copied as written."""
 
+    _stylesheets: ClassVar[list[str]] = [*pn.chat.ChatMessage._stylesheets, MESSAGE_CSS]
+
     def _create_panel(self, value: Any, old: Any = None) -> Any:
         updates_old = getattr(self, "_internal", False)
         pane = super()._create_panel(value, old=old)
@@ -79,6 +96,7 @@ class MarkdownChatInterface(pn.chat.ChatInterface):
     :func:`markdown_pane`; other objects (a plot, a widget) render as Panel renders them."""
 
     _message_type: ClassVar[type[pn.chat.ChatMessage]] = _MarkdownMessage
+    _stylesheets: ClassVar[list[str]] = [*pn.chat.ChatInterface._stylesheets, INPUT_CSS]
 
     def __init__(self, **params: Any) -> None:
         params.setdefault("renderers", [markdown_pane])

@@ -15,25 +15,27 @@ from ..markup import LINK_REL, judge_link
 from ..store.notifications import Notification
 
 #: Type -> (symbol, colour). Plain symbols rather than emoji: they render in every font.
+#: White text on each colour has a contrast of at least 4.5:1 (WCAG AA); the toasts use them too.
 TYPE_STYLES = {
     "info": ("i", "#2563eb"),
-    "success": ("✓", "#16a34a"),
-    "warning": ("!", "#d97706"),
+    "success": ("✓", "#15803d"),
+    "warning": ("!", "#b45309"),
     "error": ("×", "#dc2626"),
 }
 
 NOTIFICATION_CSS = """
 .notice-list { list-style: none; margin: 0; padding: 0; }
-.notice { display: flex; gap: 8px; padding: 6px 4px; border-bottom: 1px solid #e2e8f0; }
+.notice { display: flex; gap: 8px; padding: 6px 4px; border-bottom: 1px solid #e2e8f0;
+  white-space: normal; }
 .notice-unread { background: #eff6ff; }
 .notice-icon { flex: none; width: 22px; height: 22px; border-radius: 50%; color: #fff;
   font-weight: 700; font-size: 13px; line-height: 22px; text-align: center; }
-.notice-body { flex: 1; min-width: 0; word-break: break-word; }
+.notice-body { flex: 1; min-width: 0; overflow-wrap: anywhere; }
 .notice-title { font-weight: 600; }
 .notice-read .notice-title { font-weight: 400; color: #475569; }
 .notice-message { color: #334155; font-size: 13px; white-space: pre-wrap; }
-.notice-meta { color: #94a3b8; font-size: 11px; }
-.notice-empty { color: #94a3b8; font-style: italic; padding: 6px 4px; }
+.notice-meta { color: #475569; font-size: 11px; }
+.notice-empty { color: #475569; font-style: italic; padding: 6px 4px; }
 """
 
 BADGE_CSS = """

@@ -37,10 +37,15 @@ log = logging.getLogger(__name__)
 #: Seconds between re-renders that keep "5 min ago" true.
 CLOCK_INTERVAL = 30.0
 
+# In the page's header, whose text does not wrap (Bootstrap's template): the list wraps again.
+# On a phone it spans the screen below the header rather than hang off its left edge.
 _DROPDOWN_CSS = """
 :host { position: absolute; right: 12px; top: 52px; width: 380px; max-height: 70vh;
   overflow-y: auto; z-index: 1000; background: #fff; color: #0f172a; border-radius: 8px;
-  box-shadow: 0 8px 24px rgba(15, 23, 42, 0.25); padding: 8px; }
+  box-shadow: 0 8px 24px rgba(15, 23, 42, 0.25); padding: 8px; white-space: normal; }
+@media (max-width: 767.98px) {
+  :host { position: fixed; left: 8px; right: 8px; top: 56px; width: auto; }
+}
 """
 
 

@@ -134,7 +134,13 @@ class NamePicker(pn.viewable.Viewer):
             args={"field": self.name_input, "error": self.error},
             code=_SET_NAME_JS.replace("__ENDPOINT__", json.dumps(self.endpoint)),
         )
-        self.heading = pn.pane.HTML(self._heading, margin=(0, 10))
+        # A long name without spaces wraps rather than run out of the sidebar.
+        self.heading = pn.pane.HTML(
+            self._heading,
+            margin=(0, 10),
+            sizing_mode="stretch_width",
+            stylesheets=["p { overflow-wrap: anywhere; }"],
+        )
         form = pn.Row(
             self.name_input, self.button, sizing_mode="stretch_width", visible=self.editable
         )

@@ -20,6 +20,7 @@ from ..client.connection import UserConnection
 from ..core.errors import DashboardError
 from .ai_chat import AIChat
 from .chat_room import ChatRoom
+from .notification_render import TYPE_STYLES
 from .notifications import NotificationCenter
 from .presence import PresenceList
 from .session import NamePicker, when_browser_leaves
@@ -60,6 +61,15 @@ def connection_lost_events() -> dict[str, dict[str, str]]:
     return {"connection_lost": {"type": "error", "message": message}}
 
 
+def toast_area() -> NotificationArea:
+    """Panel's toasts in the colours of the notification list: their white text reads at 4.5:1
+    or more (Panel's defaults, e.g. white on amber for a warning, are as low as 1.6:1)."""
+    types = {toast["type"]: dict(toast) for toast in NotificationArea.param.types.default}
+    for kind, (_symbol, colour) in TYPE_STYLES.items():
+        types.setdefault(kind, {"type": kind})["background"] = colour
+    return NotificationArea(types=list(types.values()), js_events=connection_lost_events())
+
+
 class TeamPanel:
     """The viewer's components and their life cycle; place the parts where the page wants.
 
@@ -75,7 +85,7 @@ class TeamPanel:
     def __init__(self, viewer: Viewer) -> None:
         self.viewer = viewer
         self.connection = viewer.connection
-        self.toasts = NotificationArea(js_events=connection_lost_events())
+        self.toasts = toast_area()
         self.presence = PresenceList()
         # Panel's login fixes the name; otherwise the visitor may pick one.
         self.name = NamePicker(guest=viewer.guest, editable=not pn.state.user)
