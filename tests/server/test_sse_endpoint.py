@@ -181,3 +181,22 @@ async def test_resume_after_the_channels_history_was_dropped_sends_reset(http):
         response.close()
     finally:
         await server.stop()
+
+
+async def test_a_stream_of_100_long_channel_names_resumes_with_its_own_id(server, http):
+    # Once a 16,708-character id that the server then refused: the stream could never resume.
+    channels = [f"{n:03d}" + "c" * 161 for n in range(100)]  # 164 characters each
+    query = "&".join(f"channel={name}" for name in channels)
+    response, stream = await open_stream(http, server, query)
+    assert response.status == 200
+    await stream.next()  # connected
+    await publish(http, server, channels[42], "tick", 1)
+    tick = await stream.next()
+    assert len(tick.id) < 400  # a few characters per channel, not the names
+    response.close()
+    await publish(http, server, channels[7], "tick", 2)
+    response, stream = await open_stream(http, server, query, headers={"Last-Event-ID": tick.id})
+    assert response.status == 200
+    assert (await stream.next()).event == "connected"
+    assert json.loads((await stream.next()).data)["data"] == 2  # exactly the missed one
+    response.close()
