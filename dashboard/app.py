@@ -28,7 +28,7 @@ import panel as pn
 from .client.ai import RemoteChatProvider
 from .client.connection import UserConnection
 from .core.connection import EventStream
-from .core.user_tokens import issue_user_token
+from .core.user_tokens import IDENTITY_ADOPT_PURPOSE, issue_user_token
 from .ui import ConnectionBadge, LiveChart, LiveFeed, StreamSource
 from .ui.layout import fit_small_screens, side_by_side
 from .ui.session import guest_identity, viewer_address, viewer_identity, when_browser_leaves
@@ -175,7 +175,8 @@ def session_viewer(server: DashboardServer) -> Viewer | None:
     """Who is looking at the current session of ``server``, connected as them.
 
     The viewer is who the server's identity rules say (Panel login, then the name cookie);
-    an anonymous visitor becomes a guest for this session. Their user tokens are minted here
+    an anonymous visitor becomes a guest, whose browser then adopts that identity (without a
+    login), so that a reload keeps the same guest. Their user tokens are minted here
     with the app secret, an hour at a time; a guest's say so and name the browser's address,
     since the session speaks for it over loopback. The assistant reaches the server's model
     through ``/api/chat`` like any client, so the same rate limits (per user, and per address
@@ -204,8 +205,14 @@ def session_viewer(server: DashboardServer) -> Viewer | None:
     assistant = None
     if server.ctx.ai is not None:
         assistant = RemoteChatProvider(server.local_url, token, upstream=server.ctx.ai)
+    adopt = None
+    if identity is None and not server.ctx.policy.login:
+        adopt = issue_user_token(
+            app.secret, user.user_id, user.display_name, ttl=3600, purpose=IDENTITY_ADOPT_PURPOSE
+        )
     return Viewer(
         UserConnection(server.local_url, app.key, token),
         guest=identity is None,
         assistant=assistant,
+        adopt=adopt,
     )

@@ -36,6 +36,10 @@ DEFAULT_TTL = 24 * 3600  # seconds
 #: token, nor a bearer token planted as a cookie.
 IDENTITY_COOKIE = "dashboard_user"
 IDENTITY_COOKIE_PURPOSE = "dashboard-identity-cookie"
+#: What a served page hands its browser so that the guest identity it made for this visit
+#: becomes the browser's own (its identity cookie), stable across reloads: it is only ever
+#: exchanged for that cookie (``POST /api/identity {"adopt": ...}``).
+IDENTITY_ADOPT_PURPOSE = "dashboard-identity-adopt"
 MAX_USER_ID_LENGTH = 128  # the presence ``user_id`` limit, so every id fits a presence channel
 MAX_NAME_LENGTH = 128
 # Far more than any real token; refuses absurd headers before any decoding work.

@@ -14,12 +14,15 @@ import secrets
 import time
 
 from ..core.user_tokens import (
+    IDENTITY_ADOPT_PURPOSE,
     IDENTITY_COOKIE,
     IDENTITY_COOKIE_PURPOSE,
     InvalidUserId,
     UserIdentity,
+    UserTokenError,
     issue_user_token,
     validate_name,
+    verify_user_token,
 )
 from .access import Access
 from .base import BEARER_CHALLENGE, ApiError, ApiHandler
@@ -38,13 +41,16 @@ def new_user_id() -> str:
 
 
 class IdentityHandler(ApiHandler):
-    """``GET /api/identity``: who am I; ``POST /api/identity {"name"}``: pick a display name.
+    """``GET /api/identity``: who am I; ``POST /api/identity {"name"}``: pick a display name;
+    ``POST /api/identity {"adopt": token}``: keep the guest identity a served page made.
 
     A visitor who already has a ``dashboard_user`` cookie keeps their id and only changes
-    name, so presence and ``private-user-{id}`` channels survive a rename. New names are
-    limited per client address (:class:`~.limits.Limits`). A user identified by a bearer
-    token or a login cannot pick another identity here (409); with a login configured,
-    anonymous callers get 401 (guest naming is off).
+    name, so presence and ``private-user-{id}`` channels survive a rename. A first-time
+    visitor of the served page is a guest the page made for the visit; the page adopts it
+    (the token says which) so that a reload keeps the same id. New identities are limited
+    per client address (:class:`~.limits.Limits`). A user identified by a bearer token or a
+    login cannot pick another identity here (409); with a login configured, anonymous callers
+    get 401 (guest naming is off).
     """
 
     access = {"GET": Access.OPEN, "POST": Access.OPEN}
@@ -64,15 +70,36 @@ class IdentityHandler(ApiHandler):
                 409, "identity_fixed", "this request is already identified by a login or token"
             )
         body = self.json_body()
-        if not isinstance(body, dict) or set(body) != {"name"}:
+        if isinstance(body, dict) and set(body) == {"adopt"}:
+            identity = self._adopted(body["adopt"])
+        elif isinstance(body, dict) and set(body) == {"name"}:
+            identity = self._named(body["name"])
+        else:
             raise ApiError(400, "invalid_input", 'send a JSON object {"name": "..."}')
-        try:
-            name = validate_name(body["name"])
-        except InvalidUserId as exc:
-            raise self.validation_error(exc) from None
         if caller.user is None:
             take(self.ctx.rate_limits.new_guests, caller.address, "new names from this address")
-        user_id = caller.user.user_id if caller.user is not None else new_user_id()
+        self._set_cookie(identity)
+        self.write_json(_describe(identity, "cookie"))
+
+    def _named(self, raw: object) -> UserIdentity:
+        try:
+            name = validate_name(raw)
+        except InvalidUserId as exc:
+            raise self.validation_error(exc) from None
+        user = self.caller.user
+        return UserIdentity(user.user_id if user is not None else new_user_id(), name, guest=True)
+
+    def _adopted(self, token: object) -> UserIdentity:
+        if self.caller.user is not None:
+            raise ApiError(409, "identity_fixed", "this browser has an identity already")
+        try:
+            adopted = verify_user_token(self.ctx.app.secret, token, purpose=IDENTITY_ADOPT_PURPOSE)
+        except UserTokenError as exc:
+            raise ApiError(400, exc.code, f"adopt: {exc}") from None
+        return UserIdentity(adopted.user_id, adopted.name, guest=True)
+
+    def _set_cookie(self, identity: UserIdentity) -> None:
+        user_id, name = identity.user_id, identity.display_name
         value = issue_user_token(
             self.ctx.app.secret,
             user_id,
@@ -91,7 +118,6 @@ class IdentityHandler(ApiHandler):
             samesite="Lax",
             secure=self.request.protocol == "https",
         )
-        self.write_json(_describe(UserIdentity(user_id, name, guest=True), "cookie"))
 
 
 def _describe(user: UserIdentity, source: str) -> dict[str, object]:

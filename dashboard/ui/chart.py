@@ -98,7 +98,9 @@ class LiveChart(SourceView):
         default=300, bounds=(1, 100_000), doc="Points kept per line; older points scroll off."
     )
     title = param.String(default="", doc="Chart title (defaults to the field name).")
-    height = param.Integer(default=320, bounds=(100, 2000), doc="Chart height in pixels.")
+    height = param.Integer(
+        default=320, bounds=(100, 2000), allow_None=True, doc="Chart height in pixels."
+    )
     max_renders_per_second = param.Number(
         default=20.0, bounds=(0.1, 240.0), doc="Upper bound on chart updates per second."
     )
@@ -140,7 +142,7 @@ class LiveChart(SourceView):
         self._placeholder: GlyphRenderer | None = self.figure.line(
             x=[datetime.now()], y=[0.0], line_alpha=0.0
         )
-        self._pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
+        self._pane = pn.pane.Bokeh(self.figure)
         self._throttle = RenderThrottle(
             self._render, self.max_renders_per_second, document=lambda: self.figure.document
         )

@@ -223,7 +223,6 @@ class LiveFeed(SourceView):
         )
         self._pane = pn.pane.HTML(
             render_entries((), self.formatter, self.title, self.empty_text),
-            sizing_mode="stretch_width",
             css_classes=["live-feed-pane"],
             stylesheets=[_CSS],
         )

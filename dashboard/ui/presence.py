@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import panel as pn
 import param
 
+from .component import Component
+
 if TYPE_CHECKING:
     from ..client.pusher_channels import PresenceChannel
 
@@ -155,7 +157,7 @@ def render_presence(members: Mapping[str, Any], me: str | None = None, title: st
     )
 
 
-class PresenceList(pn.viewable.Viewer):
+class PresenceList(Component):
     """Who is here: ``"3 people here"``, then a row per member with a coloured avatar.
 
     Set :attr:`members` yourself or let :meth:`follow` keep it in sync with a presence
@@ -187,7 +189,6 @@ class PresenceList(pn.viewable.Viewer):
         self._unfollow: Callable[[], None] | None = None
         self._pane = pn.pane.HTML(
             render_presence(self.members, self.me, self.title),
-            sizing_mode="stretch_width",
             css_classes=["dashboard-presence-pane"],
             stylesheets=[_CSS],
         )

@@ -30,6 +30,7 @@ from ..core.user_tokens import (
     UserTokenError,
     verify_user_token,
 )
+from .component import Component
 from .source import session_detached
 from .tasks import BackgroundTasks
 
@@ -103,12 +104,15 @@ def when_browser_leaves(callback: Callable[[], Any]) -> Callable[[], None]:
 _WATCHERS = BackgroundTasks()
 
 
-class NamePicker(pn.viewable.Viewer):
-    """Shows who the viewer is and lets them pick a display name.
+class NamePicker(Component):
+    """Shows who the viewer is (their name, and their user id where it differs: what
+    ``dashboard notify --user`` and ``dashboard token`` need) and lets them pick a name.
 
     The button runs in the browser: it posts the name to ``/api/identity`` (which sets the
     signed identity cookie) and reloads the page, so every part of the page, and every later
-    visit, uses the new name. A refused name is shown under the input.
+    visit, uses the new name. A refused name is shown under the input. With an ``adopt``
+    token, the browser also adopts the guest identity the page made for this first visit
+    (:meth:`adopt`), so a reload keeps the same id.
     """
 
     identity = param.ClassSelector(
@@ -125,6 +129,11 @@ class NamePicker(pn.viewable.Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        # Set by adopt(); its change runs the browser side, which posts the token.
+        self._adoption = pn.widgets.TextInput(visible=False)
+        self._adoption.jscallback(
+            value=_ADOPT_JS.replace("__ENDPOINT__", json.dumps(self.endpoint))
+        )
         self.name_input = pn.widgets.TextInput(
             placeholder="Your name", max_length=128, sizing_mode="stretch_width"
         )
@@ -144,19 +153,42 @@ class NamePicker(pn.viewable.Viewer):
         form = pn.Row(
             self.name_input, self.button, sizing_mode="stretch_width", visible=self.editable
         )
-        self._layout = pn.Column(self.heading, form, self.error, sizing_mode="stretch_width")
+        self._layout = pn.Column(self.heading, form, self.error, self._adoption)
+
+    def adopt(self, token: str) -> None:
+        """Have the browser keep this session's guest identity (call it once the page has
+        loaded): it posts ``{"adopt": token}`` to :attr:`endpoint`, which sets its cookie."""
+        self._adoption.value = token
 
     @param.depends("identity", "guest")
     def _heading(self) -> str:
         if self.identity is None:
             return "<p>Pick a name to chat.</p>"
         name = escape(self.identity.display_name)
+        user_id = self.identity.user_id
+        # The id is what `dashboard notify --user` and `dashboard token` take.
+        shown_id = (
+            f' <small class="dashboard-my-id">(id <code>{escape(user_id)}</code>)</small>'
+            if user_id != self.identity.display_name
+            else ""
+        )
         hint = " Pick a name so others know you." if self.guest else ""
-        return f'<p>You are <b class="dashboard-me">{name}</b>.{hint}</p>'
+        return f'<p>You are <b class="dashboard-me">{name}</b>{shown_id}.{hint}</p>'
 
     def __panel__(self) -> pn.Column:
         return self._layout
 
+
+# Runs in the browser when adopt() sets the hidden input: the cookie keeps the guest's id.
+_ADOPT_JS = """
+if (!cb_obj.value) { return; }
+fetch(__ENDPOINT__, {
+  method: "POST",
+  credentials: "same-origin",
+  headers: {"Content-Type": "application/json"},
+  body: JSON.stringify({adopt: cb_obj.value}),
+}).catch(() => {});  // without the cookie, the next visit is a new guest: no harm
+"""
 
 # Runs in the browser. ``field`` is the TextInput's Bokeh model, ``error`` the HTML pane's.
 _SET_NAME_JS = """

@@ -26,6 +26,7 @@ from panel.io.state import set_curdoc
 from ..core.connection import ConnectionState, ConnectionStatus, EventStream
 from ..core.cursor import Reset
 from ..core.events import Event
+from .component import Component
 
 logger = logging.getLogger(__name__)
 
@@ -239,8 +240,9 @@ class StreamSource(param.Parameterized):
                 logger.exception("StreamSource reset listener %r failed", listener)
 
 
-class SourceView(pn.viewable.Viewer):
-    """Base of the components that show a :class:`StreamSource`'s events.
+class SourceView(Component):
+    """Base of the components that show a :class:`StreamSource`'s events (a
+    :class:`~dashboard.ui.component.Component`: layout parameters welcome).
 
     Keeps :meth:`push` subscribed to whatever ``source`` currently is. Subclasses call
     :meth:`_subscribe` at the end of their ``__init__``, once their buffers exist.

@@ -9,6 +9,7 @@ import panel as pn
 import param
 
 from ..core.connection import ConnectionState, ConnectionStatus
+from .component import Component
 from .source import StreamSource
 
 #: (text colour, background) per look of the badge.
@@ -24,6 +25,8 @@ _CSS = """
 .connection-status { display: inline-block; padding: 3px 10px; border-radius: 999px;
   font-weight: 600; font-size: 13px; width: fit-content; }
 .connection-status-error { font-size: 11px; color: #64748b; word-break: break-word; }
+.connection-status-label { font-size: 12px; font-weight: 600; color: #334155;
+  overflow-wrap: anywhere; }
 """
 
 
@@ -50,8 +53,9 @@ def status_text(status: ConnectionStatus) -> str:
     return "● Disconnected"
 
 
-def render_status(status: ConnectionStatus) -> str:
-    """HTML for ``status``; the error text (which may come from anywhere) is escaped."""
+def render_status(status: ConnectionStatus, label: str = "") -> str:
+    """HTML for ``status``, after ``label`` when given; every text is escaped (an error may
+    come from anywhere)."""
     kind = status_kind(status)
     color, background = _COLORS[kind]
     badge = (
@@ -64,10 +68,11 @@ def render_status(status: ConnectionStatus) -> str:
             f'<span class="connection-status-error">Last error: '
             f"{html.escape(status.last_error)}</span>"
         )
-    return f'<div class="connection-badge">{badge}{error}</div>'
+    heading = f'<span class="connection-status-label">{html.escape(label)}</span>' if label else ""
+    return f'<div class="connection-badge">{heading}{badge}{error}</div>'
 
 
-class ConnectionBadge(pn.viewable.Viewer):
+class ConnectionBadge(Component):
     """Shows the connection status of a :class:`StreamSource`.
 
     "● Connected" in green, "● Connecting…" while the first connection is made,
@@ -79,11 +84,16 @@ class ConnectionBadge(pn.viewable.Viewer):
     source = param.ClassSelector(
         class_=StreamSource, allow_None=True, doc="The source whose status is shown."
     )
+    label = param.String(
+        default="", doc='Names what the badge is about ("Orders feed"); none when empty.'
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._pane = pn.pane.HTML(
-            render_status(self.status), stylesheets=[_CSS], css_classes=["connection-badge-pane"]
+            render_status(self.status, self.label),
+            stylesheets=[_CSS],
+            css_classes=["connection-badge-pane"],
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -104,6 +114,6 @@ class ConnectionBadge(pn.viewable.Viewer):
         """The HTML currently rendered."""
         return str(self._pane.object)
 
-    @param.depends("source", "source.status", watch=True)
+    @param.depends("source", "source.status", "label", watch=True)
     def _update(self) -> None:
-        self._pane.object = render_status(self.status)
+        self._pane.object = render_status(self.status, self.label)

@@ -40,11 +40,15 @@ class Viewer:
         connection: their connection.
         guest: whether it speaks for a session-only guest (the page offers to pick a name).
         assistant: what answers their questions in the AI chat; no AI chat when ``None``.
+        adopt: for a first-time visitor, the token by which their browser keeps the guest
+            identity made for this visit (``POST /api/identity {"adopt"}``), so that a reload
+            keeps their id, their messages and their notifications; ``None`` otherwise.
     """
 
     connection: UserConnection
     guest: bool = False
     assistant: Provider | None = None
+    adopt: str | None = None
 
 
 def connection_lost_events() -> dict[str, dict[str, str]]:
@@ -100,6 +104,8 @@ class TeamPanel:
         """Join presence, the chat and the inbox (call it on load); leave when the browser
         goes, within about a second rather than when Bokeh reaps the session."""
         when_browser_leaves(self.stop)
+        if self.viewer.adopt:
+            self.name.adopt(self.viewer.adopt)
         self._tasks.spawn(self._join())
 
     def stop(self) -> None:

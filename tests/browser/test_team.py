@@ -99,3 +99,25 @@ async def test_a_panel_login_is_the_viewer_everywhere(browser, tmp_path):
         await expect(presence_rows(page).first).to_contain_text("ada")
         await expect(page.get_by_placeholder("Your name")).to_be_hidden()  # a login is fixed
         await context.close()
+
+
+async def test_a_guest_keeps_their_id_across_reloads(browser, served_dashboard):
+    # A first visit is a guest; a reload used to make a new one (new id: their notifications
+    # came back unread, their messages stopped being theirs). The page shows the id, which is
+    # what `dashboard notify --user` takes.
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    await page.goto(f"{served_dashboard}/")
+    shown = page.locator(".dashboard-my-id code").first
+    await shown.wait_for(timeout=TIMEOUT)
+    first = await shown.inner_text()
+    assert first.startswith("guest-")
+    name = await page.locator(".dashboard-me").first.inner_text()
+    for _ in range(50):  # the browser adopts the identity in the background; 5 s at most
+        if any(cookie["name"] == "dashboard_user" for cookie in await context.cookies()):
+            break
+        await asyncio.sleep(0.1)
+    await page.reload()
+    await expect(page.locator(".dashboard-my-id code").first).to_have_text(first, timeout=TIMEOUT)
+    await expect(page.locator(".dashboard-me").first).to_have_text(name)
+    await context.close()

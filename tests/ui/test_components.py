@@ -359,7 +359,7 @@ async def test_create_dashboard_builds_and_goes_live(hub: Hub) -> None:
         assert isinstance(parts["feed"], LiveFeed)
         assert isinstance(parts["cpu"], LiveChart) and isinstance(parts["latency"], LiveChart)
         assert parts["activity"].channels == ["deploys", "alerts"]
-        assert parts["badge"].__panel__() in template.sidebar.objects
+        assert parts["badge"] in template.sidebar.objects
         doc = Document()
         template.server_doc(doc)  # renders every component into a Bokeh document
         assert doc.roots and doc.title == "Ops <live>"
@@ -377,3 +377,31 @@ async def test_create_dashboard_builds_and_goes_live(hub: Hub) -> None:
     finally:
         await source.stop()
     assert hub.stats().subscribers == 0
+
+
+@pytest.mark.parametrize("make", [
+    lambda source: LiveChart(source=source, field="value"),
+    lambda source: LiveFeed(source=source),
+    lambda source: ConnectionBadge(source=source, label="Orders feed"),
+])  # fmt: skip
+async def test_components_take_the_layout_parameters_of_any_panel_object(hub: Hub, make) -> None:
+    # Panel developers pass these to everything; the components once refused them (TypeError).
+    source = StreamSource(HubStream(hub, ["metrics"]))
+    component = make(source)
+    component.param.update(sizing_mode="fixed", width=333, height=222, margin=(4, 8))
+    component.get_root(Document())
+    # What it renders took them on (for a chart, Panel gives them to the Bokeh figure).
+    rendered = [view for view in component.select() if view is not component]
+    layout = {(v.sizing_mode, v.width, v.height, v.margin) for v in rendered}
+    assert ("fixed", 333, 222, (4, 8)) in layout
+    stretched = make(source)
+    stretched.get_root(Document())
+    assert stretched.sizing_mode == "stretch_width"  # the default
+    assert any(v.sizing_mode == "stretch_width" for v in stretched.select() if v is not stretched)
+    await source.aclose()
+
+
+def test_a_connection_badge_names_what_it_watches() -> None:
+    badge = ConnectionBadge(label="Orders <feed>")
+    assert "Orders &lt;feed&gt;" in badge.html and badge.text == "● Connecting…"
+    assert "connection-status-label" not in ConnectionBadge().html
