@@ -357,7 +357,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
     notifier = None
     if not args.feed and not args.no_demo:
         demo = DemoSource()
-        demo.start(hub)
+        await demo.start(hub)
         if server.ctx.notifications is not None:
             # Severe demo alerts and failed deploys become broadcasts, one per 30 s at most.
             notifier = DemoNotifier(hub, server.ctx.notifications)

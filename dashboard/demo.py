@@ -47,7 +47,7 @@ class DemoSource(param.Parameterized):
     Usage::
 
         demo = DemoSource(interval=0.5, seed=1)
-        demo.start(hub)
+        await demo.start(hub)
         ...
         await demo.stop()
     """
@@ -85,7 +85,7 @@ class DemoSource(param.Parameterized):
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def start(self, hub: Hub) -> None:
+    async def start(self, hub: Hub) -> None:
         """Start publishing to ``hub`` on the running loop. Idempotent while running."""
         if self.running:
             return

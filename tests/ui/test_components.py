@@ -301,7 +301,7 @@ async def test_demo_publishes_valid_events_on_all_channels(hub: Hub) -> None:
         max_events=400,
     )
     async with await hub.subscribe(CHANNELS, queue_size=1000) as subscription:
-        demo.start(hub)
+        await demo.start(hub)
         await asyncio.wait_for(demo.wait(), timeout=10)
         events = subscription.next_nowait(1000)
     await demo.stop()
@@ -337,7 +337,7 @@ def test_demo_is_reproducible_with_a_seed() -> None:
 
 async def test_demo_stop_ends_publishing(hub: Hub) -> None:
     demo = DemoSource(interval=0.01, seed=1)
-    demo.start(hub)
+    await demo.start(hub)
     await wait_for(lambda: demo.published > 0)
     await demo.stop()
     count = demo.published
