@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5006
+# make cluster: N processes behind nginx, on the machine's Redis and PostgreSQL (docs/deploy.md).
+PROCESSES ?= 3
+CLUSTER_PORT ?= 8080
+REDIS_URL ?= redis://127.0.0.1:6379/0
+CLUSTER_DB ?= postgresql://postgres@127.0.0.1:5432/dashboard_cluster
 # The official pusher-js client, which the browser tests load into Chromium.
 PUSHER_JS := node_modules/pusher-js/dist/web/pusher.min.js
 
-.PHONY: serve test check bench clean
+.PHONY: serve test test-jupyter check bench cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +27,11 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python $(PUSHER_JS)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.runtime
 
+# The runtime with the redis and postgres extras, for a cluster.
+$(VENV)/.cluster: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[redis,postgres]'
+	touch $@ $(VENV)/.runtime
+
 # npm ci installs exactly package-lock.json; it keeps the tarball's old mtimes, hence the touch.
 # Only the tests need node: `make serve` never gets here.
 $(PUSHER_JS): package-lock.json
@@ -31,8 +41,17 @@ $(PUSHER_JS): package-lock.json
 serve: $(VENV)/.runtime
 	$(BIN)/dashboard serve --port $(PORT)
 
+# Ctrl-C stops nginx and every process.
+cluster: $(VENV)/.cluster
+	$(BIN)/python scripts/cluster.py --processes $(PROCESSES) --port $(CLUSTER_PORT) \
+		--redis $(REDIS_URL) --db $(CLUSTER_DB)
+
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Only the notebooks in a real JupyterLab (tests/jupyter; part of `make test` too).
+test-jupyter: $(VENV)/.dev
+	$(BIN)/python -m pytest -m jupyter $(PYTEST_ARGS)
 
 check: $(VENV)/.dev
 	$(BIN)/ruff format --check dashboard tests benchmarks scripts

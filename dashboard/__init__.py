@@ -53,8 +53,13 @@ _LAZY = {
     "LiveFeed": "dashboard.ui",
     "LiveChart": "dashboard.ui",
     "ConnectionBadge": "dashboard.ui",
+    "notebook_extension": "dashboard.ui",
     "create_dashboard": "dashboard.app",
     "DemoSource": "dashboard.demo",
+    "Inbox": "dashboard.client.inbox",
+    "RoomSession": "dashboard.client",
+    "Viewer": "dashboard.ui.team",
+    "WeakSecret": "dashboard.store.credentials",
 }
 
 if TYPE_CHECKING:
@@ -64,12 +69,15 @@ if TYPE_CHECKING:
         HubEventStream,
         PusherClient,
         RemoteChatProvider,
+        RoomSession,
         SSESubscription,
         UserConnection,
     )
+    from .client.inbox import Inbox
     from .demo import DemoSource
     from .notifications import notify
     from .server import DashboardServer, Limits
+    from .store.credentials import WeakSecret
     from .ui import (
         AIChat,
         ChatRoom,
@@ -80,7 +88,9 @@ if TYPE_CHECKING:
         PresenceList,
         StreamSource,
         TypingIndicator,
+        notebook_extension,
     )
+    from .ui.team import Viewer
 
 __all__ = [
     "AIChat",
@@ -101,6 +111,7 @@ __all__ = [
     "Hub",
     "HubEventStream",
     "HubStream",
+    "Inbox",
     "InvalidChannel",
     "InvalidCursor",
     "InvalidEventName",
@@ -117,6 +128,7 @@ __all__ = [
     "PusherClient",
     "RemoteChatProvider",
     "Reset",
+    "RoomSession",
     "SSEDecoder",
     "SSESubscription",
     "ServerSentEvent",
@@ -126,8 +138,11 @@ __all__ = [
     "UserConnection",
     "UserIdentity",
     "ValidationError",
+    "Viewer",
+    "WeakSecret",
     "create_dashboard",
     "encode_sse",
+    "notebook_extension",
     "notify",
     "provider_from_env",
 ]

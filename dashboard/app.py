@@ -31,7 +31,7 @@ from .core.connection import EventStream
 from .core.user_tokens import IDENTITY_ADOPT_PURPOSE, issue_user_token
 from .ui import ConnectionBadge, LiveChart, LiveFeed, StreamSource
 from .ui.layout import fit_small_screens, side_by_side
-from .ui.session import guest_identity, viewer_address, viewer_identity, when_browser_leaves
+from .ui.session import guest_identity, viewer_address, viewer_identity
 from .ui.team import TeamPanel, Viewer
 
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ def create_dashboard(
         A template; serve it (``pn.serve``) or display it in a notebook.
 
     Outside a served session (a notebook, a test) the source starts at once, which requires a
-    running event loop; stop it with ``dashboard.source.stop()`` where ``dashboard`` is the
-    returned template.
+    running event loop; stop it with ``await dashboard.source.stop()`` (and
+    ``await dashboard.team.stop()``) where ``dashboard`` is the returned template.
     """
     source = StreamSource(stream)
     badge = ConnectionBadge(source=source)
@@ -149,25 +149,15 @@ def create_dashboard(
     }
     template.team = team  # type: ignore[attr-defined]
 
-    def leave() -> None:
-        source.stop()
+    async def start() -> None:
+        # Each stops by itself when the browser leaves (dashboard.ui.lifecycle), within about
+        # a second; no page comes back to a session it lost: Panel's reconnect is off, and
+        # link-status.js reloads into a new session instead.
+        await source.start()
         if team is not None:
-            team.stop()
-
-    def stop(_session_context: object) -> None:
-        leave()  # idempotent: usually the browser left long before
-
-    def start() -> None:
-        source.start()
-        if team is not None:
-            team.start()
-        # Let go as soon as the browser does: Bokeh destroys the session (below) only
-        # 15-30 s after its last connection closed. No page comes back to a session it lost:
-        # Panel's reconnect is off, and link-status.js reloads into a new session instead.
-        when_browser_leaves(leave)
+            await team.start()
 
     pn.state.onload(start)
-    pn.state.on_session_destroyed(stop)
     return template
 
 

@@ -17,9 +17,10 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
+from .core.redact import redact_url
 from .store.credentials import default_database
 
 DEFAULT_URL = "http://127.0.0.1:5006"
@@ -30,9 +31,20 @@ class CLIError(Exception):
     """A failure to report as one line."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line like every other error (and argparse's exit
+    status 2), pointing at the command's ``--help`` instead of printing the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command they were given to, not by `dashboard` itself
+        command = parser.commands.get(args.command, parser)  # type: ignore[attr-defined]
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.run(args) or 0)
     except CLIError as exc:
@@ -49,9 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dashboard", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="dashboard", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"dashboard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = commands.choices  # type: ignore[attr-defined]
 
     serve = commands.add_parser("serve", help="serve the dashboard and the realtime API")
     serve.add_argument("--port", type=int, default=5006, help="TCP port (default 5006)")
@@ -76,8 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_db(
         serve,
-        "SQLite file for chat rooms, messages and notifications; generated secrets are kept "
-        "beside it",
+        "SQLite file, or postgresql://user:password@host:port/dbname URL shared by several "
+        "processes, for chat rooms, messages and notifications; generated secrets are kept "
+        "beside the file, or in the database",
     )
     serve.add_argument(
         "--basic-auth",
@@ -108,6 +122,29 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="behind a reverse proxy that sets X-Real-Ip/X-Forwarded-For and "
         "X-Forwarded-Proto, take the client's address and scheme from them",
+    )
+    serve.add_argument(
+        "--redis",
+        default=os.environ.get("DASHBOARD_REDIS_URL") or None,
+        metavar="URL",
+        help="share the hub with every process given the same Redis: redis://HOST:PORT/DB "
+        "(history, offsets and events; see docs/redis.md; default: $DASHBOARD_REDIS_URL, "
+        "else this process alone, in memory)",
+    )
+    serve.add_argument(
+        "--redis-prefix",
+        default=os.environ.get("DASHBOARD_REDIS_PREFIX") or "dashboard:",
+        metavar="PREFIX",
+        help="prefix of every Redis key and pub/sub channel (default: $DASHBOARD_REDIS_PREFIX, "
+        "else %(default)s)",
+    )
+    serve.add_argument(
+        "--presence-timeout",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="with --redis: the presence members of a process that crashed or lost Redis are "
+        "removed everywhere within this time (default 15)",
     )
     serve.add_argument(
         "--model",
@@ -183,10 +220,20 @@ def _add_db(
 ) -> None:
     command.add_argument(
         "--db",
-        default=str(default_database()),
-        metavar="PATH",
+        # $DASHBOARD_DB as given: a Path would fold a URL's "//" into "/".
+        default=os.environ.get("DASHBOARD_DB") or str(default_database()),
+        metavar="PATH|URL",
         help=f"{what} (default: $DASHBOARD_DB, else %(default)s)",
     )
+
+
+def _is_postgres(database: str) -> bool:
+    return database.partition("://")[0].lower() in ("postgresql", "postgres")
+
+
+def _shown_database(database: str) -> str:
+    """``--db`` as the startup banner shows it: a URL's passwords replaced by ``***``."""
+    return redact_url(database) if "://" in database else database
 
 
 def _add_url_and_token(command: argparse.ArgumentParser) -> None:
@@ -229,7 +276,30 @@ def _serve(args: argparse.Namespace) -> int:
         args.feed, args.feed_channels = _feed(args.feed)
     if args.basic_auth:
         _check_basic_auth(args.basic_auth)
+    if args.redis:
+        _check_redis(args.redis, args.redis_prefix)
+    if not args.presence_timeout > 0:
+        raise CLIError(f"--presence-timeout {args.presence_timeout}: must be a positive number")
     return asyncio.run(_serve_async(args))
+
+
+def _db_hint(database: str) -> str:
+    if _is_postgres(database):
+        return "check that PostgreSQL runs and the --db URL is right"
+    return "choose another file with --db"
+
+
+def _check_redis(url: str, prefix: str) -> None:
+    try:
+        from .hub.backends.redis import check_url
+    except ImportError:
+        raise CLIError("--redis needs the redis package: pip install 'dashboard[redis]'") from None
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise CLIError(f"--redis: {exc}") from None
+    if not prefix or any(c.isspace() or c in "{}" for c in prefix):
+        raise CLIError(f"--redis-prefix {prefix!r}: must be non-empty, without spaces or braces")
 
 
 def _feed(url: str) -> tuple[str, tuple[str, ...]]:
@@ -294,14 +364,16 @@ def _check_basic_auth(value: str) -> None:
 async def _serve_async(args: argparse.Namespace) -> int:
     from .ai import provider_from_env
     from .app import create_dashboard, session_viewer
+    from .core.errors import BackendUnavailable
     from .demo import DemoSource
-    from .hub import Hub, HubStream
+    from .hub import HubStream
     from .notifications.demo import DemoNotifier
     from .server import DashboardServer, PortInUse, freeze_startup_heap
+    from .server.serve import hub_for
     from .store import StoreError
     from .store.credentials import WeakSecret
 
-    hub = Hub()
+    hub = hub_for(args.redis, args.redis_prefix)
 
     def page() -> Any:
         viewer = session_viewer(server)
@@ -339,17 +411,22 @@ async def _serve_async(args: argparse.Namespace) -> int:
             channel_rules=args.allow_channel,
             frame_ancestors=args.frame_ancestors,
             use_xheaders=args.use_xheaders,
+            redis_url=args.redis,
+            redis_prefix=args.redis_prefix,
+            presence_timeout=args.presence_timeout,
         )
     except WeakSecret as exc:
         raise CLIError(f"{exc} (--app-secret, $DASHBOARD_APP_SECRET, $DASHBOARD_TOKEN)") from None
     except StoreError as exc:
-        raise CLIError(f"{exc} (choose another file with --db)") from None
+        raise CLIError(f"{exc} ({_db_hint(args.db)})") from None
     try:
         await server.start()
-    except (StoreError, OSError) as exc:
+    except (StoreError, OSError, BackendUnavailable) as exc:
         await server.stop()  # safe after a failed start; closes whatever was opened
+        if isinstance(exc, BackendUnavailable):
+            raise CLIError(f"{exc} (check --redis / $DASHBOARD_REDIS_URL)") from None
         if isinstance(exc, StoreError):
-            raise CLIError(f"{exc} (choose another file with --db)") from None
+            raise CLIError(f"{exc} ({_db_hint(args.db)})") from None
         if isinstance(exc, PortInUse):
             raise CLIError(f"{exc.strerror}; pick another with --port") from None
         raise CLIError(f"cannot listen on {args.address}:{args.port}: {exc.strerror}") from None
@@ -366,14 +443,21 @@ async def _serve_async(args: argparse.Namespace) -> int:
 
     print(f"Dashboard:  {server.url}/", flush=True)
     print(f"Events:     {server.url}/api/events?channel=metrics", flush=True)
-    print(f"Database:   {args.db}", flush=True)
+    print(f"Database:   {_shown_database(args.db)}", flush=True)
     print(f"AI chat:    {ai.label} (POST /api/chat)", flush=True)
+    if args.redis:
+        from .hub.backends.redis import redact
+
+        print(f"Hub:        shared through Redis {redact(args.redis)} (prefix {args.redis_prefix})")
+    else:
+        print("Hub:        this process alone (in memory; --redis URL to share it)")
     app = server.ctx.app
     print(f"Pusher:     ws://{server.url.split('://', 1)[1]}/app/{app.key}  app id {app.app_id}")
     if server.kept_secrets:
         # Where, never what: logs are read by more people than the secrets are meant for.
         kept = " and ".join(server.kept_secrets)
-        print(f"Secrets:    {kept} kept in {server.secrets_file} (owner only)")
+        owner_only = " (owner only)" if server.secrets_file else ""
+        print(f"Secrets:    {kept} kept in {server.secrets_location}{owner_only}")
     if args.basic_auth:
         print("Access:     login required for every page, route, stream and socket")
     else:
@@ -419,12 +503,19 @@ def _publish_token(args: argparse.Namespace) -> str:
 def _kept_secrets(database: str, missing: str) -> Any:
     """The secrets a local ``dashboard serve`` keeps beside ``database``; else a CLIError that
     starts with ``missing`` and says what was looked for."""
-    from .store.credentials import SecretsError, local_secrets
+    from .store import StoreError
+    from .store.credentials import local_secrets
 
     try:
+        if _is_postgres(database):
+            from .store.postgres import read_kept_secrets
+
+            return read_kept_secrets(database)
         return local_secrets(database)
-    except SecretsError as exc:
-        raise CLIError(f"{missing} ({exc}; `dashboard serve --db {database}` keeps it)") from None
+    except StoreError as exc:  # SecretsError, or an unusable --db URL
+        raise CLIError(
+            f"{missing} ({exc}; `dashboard serve --db {_shown_database(database)}` keeps it)"
+        ) from None
 
 
 def _post_json(base: str, path: str, body: Any, token: str) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 
 import param
 
+from .core.errors import BackendUnavailable
 from .hub.hub import Hub
 
 logger = logging.getLogger(__name__)
@@ -178,6 +179,8 @@ class DemoSource(param.Parameterized):
                     return
                 try:
                     await hub.publish(channel, event, data)
+                except BackendUnavailable:
+                    continue  # Redis is down (the backend says so once): skip, keep going
                 except Exception:
                     logger.exception("demo publish failed; stopping")
                     return

@@ -1,10 +1,14 @@
-"""Suite-wide fixtures and the rule that browser and notebook tests never skip under CI=true."""
+"""Suite-wide fixtures and the rule that browser, notebook and JupyterLab tests never skip
+under CI=true."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+
+# redis_client / redis_prefix: a real Redis, and a key prefix of the test's own.
+pytest_plugins = ["tests.redis_support"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -20,13 +24,19 @@ _skipped_required: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and IN_CI and any(m in report.keywords for m in ("browser", "notebook")):
+    if (
+        report.skipped
+        and IN_CI
+        and any(m in report.keywords for m in ("browser", "notebook", "jupyter"))
+    ):
         _skipped_required.append(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _skipped_required:
-        print(f"\nCI=true but these browser/notebook tests were skipped: {_skipped_required}")
+        print(
+            f"\nCI=true but these browser/notebook/jupyter tests were skipped: {_skipped_required}"
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -106,3 +116,26 @@ async def fake():
     server = await FakeOpenAI().start()
     yield server
     await server.stop()
+
+
+@pytest.fixture(scope="session")
+def psycopg_installed():
+    """Skips a PostgreSQL test where psycopg is missing; fails under CI=true."""
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        skip_or_fail("psycopg is not installed (pip install -e '.[postgres]')")
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A fresh PostgreSQL database for this run (tests/postgres.py), dropped at the end: its
+    URL. Skips without a server or psycopg; fails under CI=true."""
+    from tests.postgres import scratch_database, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        skip_or_fail(reason)
+    with scratch_database() as url:
+        yield url

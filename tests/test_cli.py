@@ -55,6 +55,19 @@ async def test_publish_prints_the_event_id(server):
     assert sub.next_nowait()[0].data == {"value": 3}
 
 
+async def test_publish_honours_dashboard_url_like_notify(server):
+    sub = await server.hub.subscribe(["metrics"])
+    code, out, err = await run_cli(
+        "publish",
+        "metrics",
+        "cpu",
+        '{"value": 4}',
+        env={"DASHBOARD_TOKEN": TOKEN, "DASHBOARD_URL": server.url},
+    )
+    assert (code, err) == (0, "")
+    assert sub.next_nowait()[0].data == {"value": 4}
+
+
 @pytest.mark.parametrize(
     "args, env, message",
     [
@@ -181,6 +194,23 @@ async def test_bad_arguments_are_one_line_errors(args, message):
     assert code == 1 and message in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["serve", "--port", "abc"], "dashboard serve: error: argument --port: invalid int"),
+        (["serve", "--bogus"], "dashboard serve: error: unrecognized arguments: --bogus"),
+        (["serve", "--allow-channel", "garbage"], "is not PATTERN=USERS"),
+        (["publish"], "dashboard publish: error: the following arguments are required"),
+        (["bogus"], "dashboard: error: argument COMMAND: invalid choice: 'bogus'"),
+        ([], "dashboard: error: the following arguments are required: COMMAND"),
+    ],
+)
+async def test_a_wrong_option_or_value_is_one_line_too(args, message):
+    code, out, err = await run_cli(*args)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert message in err and "--help)" in err and "usage:" not in err
+
+
 @pytest.mark.parametrize("content", ["{not json", '["ada"]', '{"ada": 1}', "{}"])
 async def test_serve_refuses_a_malformed_login_file(tmp_path, content):
     users = tmp_path / "users.json"
@@ -273,8 +303,8 @@ async def test_serve_with_a_corrupt_database_is_a_one_line_error(tmp_path):
     code, _, err = await run_cli("serve", "--port", "0", "--db", str(bad))
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert str(bad) in err and "--db" in err
-    code, _, err = await run_cli("serve", "--port", "0", "--db", "postgresql://localhost/x")
-    assert code == 1 and "not supported yet" in err and err.count("\n") == 1
+    code, _, err = await run_cli("serve", "--port", "0", "--db", "mysql://localhost/x")
+    assert code == 1 and "unknown store scheme" in err and err.count("\n") == 1
 
 
 async def test_tail_into_a_closed_pipe_stops_quietly(server):
@@ -344,3 +374,17 @@ async def test_tail_with_a_user_token_reads_a_login_servers_stream(tmp_path):
             await process.wait()
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize(
+    "database, shown",
+    [
+        ("/data/dashboard.sqlite3", "/data/dashboard.sqlite3"),
+        ("postgresql://atk:S3cret@h:5432/db", "postgresql://atk:***@h:5432/db"),
+        ("postgresql://atk@h:5432/db?password=S3cret", "postgresql://atk@h:5432/db?password=***"),
+    ],
+)
+def test_the_banner_shows_no_database_password(database, shown):
+    from dashboard.cli import _shown_database
+
+    assert _shown_database(database) == shown

@@ -21,6 +21,10 @@ EXPECTED = {
     "RemoteChatProvider", "provider_from_env",
     # security (issue 9): what DashboardServer's authorize=, channel_rules= and limits= take
     "ChannelRule", "Limits", "UserIdentity",
+    # JupyterLab, offline (issue 10)
+    "notebook_extension",
+    # what the README names as returned or raised: a room, an inbox, a viewer, a weak secret
+    "Inbox", "RoomSession", "Viewer", "WeakSecret",
 }  # fmt: skip
 
 

@@ -15,6 +15,11 @@ Ordering: writes go through one lock, so they are committed and published in the
 a room's channel carries its changes in message-id order. The store serialises writes on one
 thread anyway, so the lock costs only the in-process publish.
 
+New rooms: the first message of a room that did not exist also publishes ``room-created``
+(``{"name", "created"}``) on the public channel ``rooms``, so room lists update for everyone.
+With several server processes a room made on two at once may be announced twice: a listener
+treats it as a set.
+
 No gap on join: :meth:`ChatService.join` subscribes first, then reads the history, and drops
 the ``INSERT`` events the history already holds (see :class:`RoomFeed`). A client of another
 transport does the same by hand: subscribe to ``room-{room}``, then ``GET`` the messages,
@@ -32,6 +37,7 @@ from dataclasses import asdict, replace
 from types import TracebackType
 from typing import Any, Final, cast
 
+from ..core.channels import ROOM_CREATED_EVENT, ROOM_LIST_CHANNEL
 from ..core.errors import InvalidChannel, PayloadTooLarge
 from ..core.events import Event
 from ..hub import Hub, Subscription
@@ -177,6 +183,9 @@ class ChatService:
         self.store = store
         self.hub = hub
         self._write_lock = asyncio.Lock()
+        # Rooms known to exist, so that only a room's first message asks the store; None
+        # until the first post reads them.
+        self._known_rooms: set[str] | None = None
 
     async def rooms(self) -> list[Room]:
         """Every room, sorted by name."""
@@ -214,6 +223,7 @@ class ChatService:
         Raises:
             PayloadTooLarge: the change event would exceed the hub's payload limit (checked
                 before anything is written, so a stored message is always broadcast).
+            BackendUnavailable: the hub's backend is known to be down (nothing is written).
         """
         channel = room_channel(room)
         # Validated here too so the size check below only ever sees well-formed fields.
@@ -221,11 +231,16 @@ class ChatService:
         text = validate_text(text)
         provisional = Message(MAX_ID, room, user_id, user_name, text, time.time(), None, False)
         self._check_size("INSERT", provisional)
+        self.hub.check_available()
+        new_room = await self._is_new_room(room)
         # Shielded: once the write is submitted it may commit even if our caller goes away, and
         # a committed message must still be published.
-        return await asyncio.shield(
+        message = await asyncio.shield(
             self._write(channel, "INSERT", self.store.add_message(room, user_id, user_name, text))
         )
+        if new_room:
+            await self._announce_room(room, message.created)
+        return message
 
     async def edit(self, id: int, user_id: str, text: str, *, room: str | None = None) -> Message:
         """Replace the text of message ``id`` as its author, then publish its ``UPDATE``.
@@ -235,7 +250,7 @@ class ChatService:
 
         Raises:
             NotFound, Forbidden, MessageDeleted: as :meth:`Store.edit_message` does.
-            PayloadTooLarge: as for :meth:`post`.
+            PayloadTooLarge, BackendUnavailable: as for :meth:`post`.
         """
         text = validate_text(text)
         current = await self.get(id, room=room)
@@ -243,6 +258,7 @@ class ChatService:
         if current.user_id == user_id and not current.deleted:
             self._check_size("UPDATE", replace(current, text=text, edited=time.time()))
         channel = room_channel(current.room)
+        self.hub.check_available()
         return await asyncio.shield(
             self._write(channel, "UPDATE", self.store.edit_message(id, user_id, text))
         )
@@ -252,9 +268,11 @@ class ChatService:
 
         Raises:
             NotFound, Forbidden, MessageDeleted: as :meth:`Store.delete_message` does.
+            BackendUnavailable: as for :meth:`post`.
         """
         current = await self.get(id, room=room)
         channel = room_channel(current.room)
+        self.hub.check_available()
         return await asyncio.shield(
             self._write(channel, "DELETE", self.store.delete_message(id, user_id))
         )
@@ -281,6 +299,28 @@ class ChatService:
             subscription.close()
             raise
         return RoomFeed(room, page, subscription)
+
+    async def has_room(self, room: str) -> bool:
+        """Whether ``room`` exists (a post to a room that does not creates it)."""
+        if self._known_rooms is None or room not in self._known_rooms:
+            # Read again on a miss: another process may have made the room meanwhile.
+            self._known_rooms = {known.name for known in await self.store.list_rooms()}
+        return room in self._known_rooms
+
+    async def _is_new_room(self, room: str) -> bool:
+        new = not await self.has_room(room)
+        assert self._known_rooms is not None  # read by has_room
+        self._known_rooms.add(room)
+        return new
+
+    async def _announce_room(self, room: str, created: float) -> None:
+        try:
+            await self.hub.publish(
+                ROOM_LIST_CHANNEL, ROOM_CREATED_EVENT, {"name": room, "created": created}
+            )
+        except Exception:
+            # Like a change event (see _write): the room exists, and lists read later show it.
+            log.exception("room %r was created; its announcement was not published", room)
 
     async def _write(self, channel: str, op: Op, write: Awaitable[Message]) -> Message:
         async with self._write_lock:

@@ -7,6 +7,7 @@ token (``dashboard token USER``), and the server's provider answers. The stream 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -66,6 +67,8 @@ class RemoteChatProvider:
         self._token = token
         self._session = session
         self._owns_session = session is None
+        # A given session belongs to the loop it was made on; our own, to the first caller's.
+        self._loop: asyncio.AbstractEventLoop | None = getattr(session, "_loop", None)
         self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
         #: The server's model, once :meth:`connect` asked.
         self.model = ""
@@ -112,6 +115,13 @@ class RemoteChatProvider:
         self.model = str(ai.get("model", ""))
         self.upstream_label = str(ai.get("label") or ai.get("provider", ""))
         self.upstream_name = str(ai.get("provider", ""))
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop that owns this provider's HTTP session (``None`` until the first
+        request): :meth:`stream` must run there. :class:`~dashboard.ui.AIChat` reads the answer
+        on this loop whatever thread Panel runs its callback on (:mod:`dashboard.ui.tasks`)."""
+        return self._loop
 
     @property
     def label(self) -> str:
@@ -163,9 +173,16 @@ class RemoteChatProvider:
             await self._session.close()
         self._session = None
 
+    async def __aenter__(self) -> RemoteChatProvider:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession()
+            self._loop = asyncio.get_running_loop()
         return self._session
 
     def __repr__(self) -> str:

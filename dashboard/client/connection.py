@@ -9,6 +9,8 @@ run the same code, so the same components work in both places.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -16,9 +18,9 @@ from yarl import URL
 
 from ..core.channels import (
     DASHBOARD_PRESENCE,
-    MAX_CHANNEL_LENGTH,
-    ROOM_PRESENCE_PREFIX,
-    validate_channel,
+    ROOM_CREATED_EVENT,
+    ROOM_LIST_CHANNEL,
+    room_name_problem,
 )
 from ..core.errors import InvalidChannel
 from ..core.user_tokens import UserIdentity
@@ -26,7 +28,7 @@ from .api import DashboardAPI, TokenSource
 from .chat import RoomSession
 from .inbox import Inbox
 from .pusher import PusherClient
-from .pusher_channels import PresenceChannel
+from .pusher_channels import PresenceChannel, PusherEvent
 
 
 class UserConnection:
@@ -76,6 +78,14 @@ class UserConnection:
         self._rooms: dict[str, RoomSession] = {}
         self._inbox: Inbox | None = None
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop that owns this connection's sockets: the one :meth:`connect` first ran
+        on (``None`` before). Work on the connection runs there; UI callbacks, which may run on
+        another thread (a Jupyter kernel's), schedule it there (:mod:`dashboard.ui.tasks`)."""
+        return self._loop
 
     async def __aenter__(self) -> UserConnection:
         await self.connect()
@@ -90,6 +100,8 @@ class UserConnection:
         Raises:
             APIError: the token is refused or the server cannot be reached.
         """
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         if self.user is None:
             self.user = await self.api.identity()
         await self.pusher.connect()
@@ -120,18 +132,33 @@ class UserConnection:
         """
         if room in self._rooms:
             return self._rooms[room]
-        try:  # a clear error before any request
-            validate_channel(ROOM_PRESENCE_PREFIX + room)
-        except InvalidChannel:
-            limit = MAX_CHANNEL_LENGTH - len(ROOM_PRESENCE_PREFIX)
-            raise InvalidChannel(
-                f"invalid room name {room!r}: use 1 to {limit} letters, digits and _ - = @ , . ;"
-            ) from None
+        problem = room_name_problem(room)
+        if problem is not None:  # a clear error before any request
+            raise InvalidChannel(f"invalid room name {room!r}: {problem}")
         await self.connect()
         session = RoomSession(self, room)
         await session._start(history)
         self._rooms[room] = session
         return session
+
+    async def on_room_created(self, callback: Callable[[str], Any]) -> Callable[[], None]:
+        """Call ``callback(room_name)`` whenever a room is created on the server (its first
+        message; see :mod:`dashboard.chat.service`), from now on.
+
+        Returns:
+            A function that stops the calls.
+
+        Raises:
+            PusherError: the subscription was refused.
+        """
+        channel = await self.pusher.subscribe(ROOM_LIST_CHANNEL)
+
+        def created(event: PusherEvent) -> None:
+            name = event.data.get("name") if isinstance(event.data, dict) else None
+            if isinstance(name, str):
+                callback(name)
+
+        return channel.bind(ROOM_CREATED_EVENT, created)
 
     async def inbox(self) -> Inbox:
         """This user's notifications, started (stored ones first, then live ones).

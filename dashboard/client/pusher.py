@@ -32,8 +32,9 @@ from yarl import URL
 from .. import __version__
 from ..core.backoff import backoff_delays
 from ..core.channels import ChannelKind, validate_channel
-from ..core.connection import ConnectionState, ConnectionStatus, StatusReporter, StatusWatchers
+from ..core.connection import ConnectionState, ConnectionStatus, StatusWatchers
 from ..core.pusher_frames import ping, pong
+from ..hub.status import OpenWaiter
 from .pusher_channels import (
     DEFAULT_MAX_QUEUE,
     Authorizer,
@@ -96,7 +97,7 @@ def pusher_url(url_or_host: str | URL, key: str) -> URL:
     return url.with_scheme(scheme).with_path(path).with_query(query)
 
 
-class PusherClient(StatusReporter):
+class PusherClient(OpenWaiter):
     """A Pusher protocol 7 connection that reconnects and resubscribes by itself.
 
     Usage::

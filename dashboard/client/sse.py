@@ -25,9 +25,10 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..core.backoff import backoff_delays
-from ..core.connection import ConnectionState, ConnectionStatus, StatusReporter, StatusWatchers
+from ..core.connection import ConnectionState, ConnectionStatus, StatusWatchers
 from ..core.errors import DashboardError
 from ..core.sse import ServerSentEvent, SSEDecoder, encode_sse
+from ..hub.status import OpenWaiter
 
 #: Reconnection time before the server sends ``retry:``; the value browsers use.
 DEFAULT_RETRY_MS = 3000
@@ -98,7 +99,7 @@ def validate_url(url: str | URL) -> URL:
     return parsed
 
 
-class SSESubscription(StatusReporter):
+class SSESubscription(OpenWaiter):
     """Events of one SSE URL, as an async iterator that survives dropped connections.
 
     Iterate it once (``async for event in sub``). The iteration ends after :meth:`aclose`, or

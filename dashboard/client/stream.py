@@ -164,6 +164,11 @@ class HubEventStream:
         """
         return self.subscription.watch_status(callback)
 
+    async def wait_open(self) -> None:
+        """Return once the stream is connected (see
+        :meth:`~dashboard.hub.status.OpenWaiter.wait_open`)."""
+        await self.subscription.wait_open()
+
     def watch_resets(self, callback: Callable[[Reset], None]) -> Callable[[], None]:
         """Call ``callback(reset)`` when the server says a channel could not resume exactly,
         before the first event after the gap.

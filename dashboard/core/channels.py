@@ -21,6 +21,9 @@ BROADCAST_CHANNEL = "private-notifications"
 DASHBOARD_PRESENCE = "presence-dashboard"
 #: ``presence-room-{room}``: who is in a chat room, and their typing events.
 ROOM_PRESENCE_PREFIX = "presence-room-"
+#: Where new chat rooms are announced, as ``room-created`` events ``{"name", "created"}``.
+ROOM_LIST_CHANNEL = "rooms"
+ROOM_CREATED_EVENT = "room-created"
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-=@,.;]{1,164}")
 
 
@@ -72,3 +75,17 @@ def server_only(channel: str) -> bool:
     """Whether only the server publishes on ``channel``: clients may listen, never send
     (a client event there could impersonate a notification to every listener)."""
     return channel.startswith(USER_CHANNEL_PREFIX) or channel == BROADCAST_CHANNEL
+
+
+def room_name_problem(room: str) -> str | None:
+    """Why ``room`` cannot name a chat room, or ``None`` when it can.
+
+    A room's presence channel is ``presence-room-{room}``, so a room name follows the channel
+    rules above with 150 characters at most.
+    """
+    try:
+        validate_channel(ROOM_PRESENCE_PREFIX + room)
+    except InvalidChannel:
+        limit = MAX_CHANNEL_LENGTH - len(ROOM_PRESENCE_PREFIX)
+        return f"a room name is 1 to {limit} letters, digits and _ - = @ , . ; (no spaces)"
+    return None

@@ -56,6 +56,11 @@ class EventStream(Protocol):
         """Call ``callback(status)`` on every change; returns a function that stops watching."""
         ...
 
+    async def wait_open(self) -> None:
+        """Return once the connection is open (see
+        :meth:`dashboard.hub.status.OpenWaiter.wait_open`)."""
+        ...
+
     def watch_resets(self, callback: Callable[[Reset], None]) -> Callable[[], None]:
         """Call ``callback(reset)`` for every channel whose resume was not exact (a gap), in
         order with the events: after the last event before the gap is yielded, before the

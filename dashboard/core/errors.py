@@ -69,3 +69,21 @@ class InvalidChannelData(ValidationError):
     """Presence ``channel_data`` that is not a JSON object with a usable ``user_id``."""
 
     code = "invalid_channel_data"
+
+
+class BackendUnavailable(DashboardError):
+    """The hub's shared backend (Redis) cannot be reached now; the request may be retried.
+
+    The server answers HTTP 503 with ``Retry-After``; connected subscribers keep their
+    streams and get what they missed once the backend is back.
+
+    Attributes:
+        code: ``"backend_unavailable"``.
+        retry_after: seconds after which a retry makes sense.
+    """
+
+    code = "backend_unavailable"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -7,6 +7,7 @@ A stream is::
                                          plus "missed" when the number of lost events is known)
     event: <name> / id: <cursor> / data: <envelope>                        (one per event)
     : heartbeat                                                            (when idle)
+    : waiting for the hub's backend       (first, while the backend is down; then connected)
 
 Every ``id`` is a full :mod:`~dashboard.core.cursor`, so any of them resumes the whole stream.
 Event frames are cached on the :class:`Event` itself, so a publish to N subscribers of one
@@ -23,6 +24,8 @@ from .events import Event
 from .sse import encode_sse
 
 HEARTBEAT_FRAME = encode_sse(comment="heartbeat")
+#: Opens a stream whose ``connected`` event waits for the hub's backend (Redis) to be back.
+WAITING_FRAME = encode_sse(comment="waiting for the hub's backend")
 _FRAME = "sse"
 _BODY = "sse-body"
 

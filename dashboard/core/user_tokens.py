@@ -48,6 +48,11 @@ MAX_TOKEN_LENGTH = 4096
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
 # C0, DEL and C1 controls: they would corrupt logs, headers and the roster's display.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Unicode's explicit bidirectional formatting characters (embeddings, overrides, isolates,
+#: marks): in a name they can make it, and the text after it, read as something else.
+_BIDI_CONTROL_RE = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: A channel name's characters (dashboard.core.channels).
+_USER_ID_RE = re.compile(r"[A-Za-z0-9_\-=@,.;]+")
 
 
 class InvalidUserId(ValidationError):
@@ -106,23 +111,37 @@ class UserIdentity:
 
 
 def validate_user_id(user_id: object) -> str:
-    """Return ``user_id`` if it is 1 to 128 characters without control characters.
+    """Return ``user_id`` if it is 1 to 128 characters of letters, digits and ``_ - = @ , . ;``:
+    the characters of a channel name, since every user has a channel of their own,
+    ``private-user-{id}`` (notifications, read state). ``ada``, ``ada@example.com`` and
+    ``guest-1f2e`` are user ids; ``Ada Lovelace`` is a display name.
 
     Raises:
         InvalidUserId: otherwise.
     """
-    return _check_text(user_id, "user id", MAX_USER_ID_LENGTH)
+    user_id = _check_text(user_id, "user id", MAX_USER_ID_LENGTH)
+    if not _USER_ID_RE.fullmatch(user_id):
+        raise InvalidUserId(
+            f"user id {user_id[:40]!r} may have only letters, digits and _ - = @ , . ; "
+            "(it names the user's own channel; spaces belong in the display name)"
+        )
+    return user_id
 
 
 def validate_name(name: object) -> str:
     """Return ``name`` (stripped) if it is a usable display name.
 
     Raises:
-        InvalidUserId: when it is empty, longer than 128 characters or has control characters.
+        InvalidUserId: when it is empty, longer than 128 characters, or has control or
+            bidirectional formatting characters.
     """
     if isinstance(name, str):
         name = name.strip()
-    return _check_text(name, "name", MAX_NAME_LENGTH)
+    name = _check_text(name, "name", MAX_NAME_LENGTH)
+    if _BIDI_CONTROL_RE.search(name):
+        # "\u202eada" shows as "ada" reversed, and can flip the text shown after it.
+        raise InvalidUserId("name must not contain bidirectional control characters")
+    return name
 
 
 def _check_text(value: object, what: str, limit: int) -> str:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.channels import validate_channel, validate_channels
-from ..core.cursor import Position, Reset, decode_cursor
+from ..core.cursor import Position, Reset, StreamCursor, decode_cursor
 from ..core.events import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     TRANSIENT,
@@ -19,7 +20,7 @@ from ..core.events import (
     validate_publication,
 )
 from .backends import Backend, MemoryBackend
-from .subscription import SHUTDOWN, Subscription
+from .subscription import RESYNC, SHUTDOWN, Subscription
 
 DEFAULT_QUEUE_SIZE = 1000
 
@@ -67,6 +68,7 @@ class Hub:
         self._started = False
         self._published = 0
         self._relayed = 0
+        self._occupancy_watchers: list[Callable[[str], None]] = []
 
     @property
     def epoch(self) -> str:
@@ -76,7 +78,11 @@ class Hub:
         """Connect the backend. Called implicitly by the first publish or subscribe."""
         if not self._started:
             self._started = True
-            await self.backend.start(self._deliver)
+            try:
+                await self.backend.start(self._deliver, self._lost)
+            except BaseException:
+                self._started = False
+                raise
 
     async def stop(self) -> None:
         """Close every subscription (reason ``"shutdown"``) and stop the backend."""
@@ -92,6 +98,11 @@ class Hub:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    def check_available(self) -> None:
+        """Raise :class:`BackendUnavailable` at once while the backend is known to be down
+        (see :meth:`Backend.check_available`)."""
+        self.backend.check_available()
 
     async def publish(
         self,
@@ -184,6 +195,8 @@ class Hub:
         self, channel: str, event: str, data_json: str, socket_id: str | None, user_id: str | None
     ) -> Event:
         await self.start()
+        # An outage the process knows of: refuse at once, not after a command timeout.
+        self.backend.check_available()
         self._published += 1
         return await self.backend.append(
             channel, event, data_json, socket_id=socket_id, user_id=user_id
@@ -195,8 +208,13 @@ class Hub:
         *,
         last_event_id: str | None = None,
         queue_size: int | None = None,
+        counted: bool = True,
     ) -> Subscription:
         """Subscribe to ``channels``, resuming after ``last_event_id`` when given.
+
+        ``counted=False`` is for the server's own listeners (the demo notifier): they get
+        every event but are no subscriber in the channels' occupancy (the Pusher HTTP API's
+        ``occupied`` and ``subscription_count``), which counts clients.
 
         Resuming replays exactly the events missed since that id, then continues live with no
         gap and no duplicate. Where that is impossible (the id is older than the history window,
@@ -207,16 +225,31 @@ class Hub:
         Raises:
             InvalidChannel: for a bad channel name.
             InvalidCursor: for a ``last_event_id`` no stream of these channels was given.
+            BackendUnavailable: the backend cannot be reached (nothing is subscribed).
         """
         names = validate_channels(channels)
         cursor = decode_cursor(last_event_id, names) if last_event_id else None
         await self.start()
         subscription = Subscription(names, queue_size or self.queue_size, on_close=self._forget)
+        subscription.counted = counted
         # Register first, so that live events published while we read history are buffered
-        # (and de-duplicated against the replay) rather than missed.
+        # (and de-duplicated against the replay) rather than missed; and have the backend
+        # deliver the channels before reading where they are, for the same reason.
         self._all.add(subscription)
         for name in names:
             self._subscribers.setdefault(name, set()).add(subscription)
+            self._occupancy_changed(name)
+        try:
+            await asyncio.gather(*(self.backend.watch(name) for name in names))
+            await self._resume(subscription, names, cursor)
+        except BaseException:
+            subscription.close()
+            raise
+        return subscription
+
+    async def _resume(
+        self, subscription: Subscription, names: tuple[str, ...], cursor: StreamCursor | None
+    ) -> None:
         replays: list[list[Event]] = []
         positions: dict[str, Position] = {}
         resets: list[Reset] = []
@@ -254,7 +287,6 @@ class Hub:
         # if the clock stepped back.
         replay = list(heapq.merge(*replays, key=lambda event: event.published_at))
         subscription._go_live(replay, positions)
-        return subscription
 
     async def add_channel(self, subscription: Subscription, channel: str) -> None:
         """Deliver ``channel``'s events to ``subscription`` from now on (live, no replay).
@@ -265,14 +297,26 @@ class Hub:
 
         Raises:
             InvalidChannel: for a bad channel name.
+            BackendUnavailable: the backend cannot be reached (the channel is not added).
         """
         channel = validate_channel(channel)
-        tip = await self.backend.position(channel)
+        try:
+            await self.backend.watch(channel)
+            tip = await self.backend.position(channel)
+        except BaseException:
+            self._unwatch_if_idle(channel)
+            raise
         # No await from here on: registration and the start position agree.
         if subscription.closed_reason is not None or channel in subscription.channels:
+            self._unwatch_if_idle(channel)
             return
         subscription._add_channel(channel, tip)
         self._subscribers.setdefault(channel, set()).add(subscription)
+        self._occupancy_changed(channel)
+
+    def _unwatch_if_idle(self, channel: str) -> None:
+        if not self._subscribers.get(channel):
+            self.backend.unwatch(channel)
 
     def remove_channel(self, subscription: Subscription, channel: str) -> None:
         """Stop delivering ``channel`` to ``subscription`` and drop its queued events."""
@@ -284,6 +328,8 @@ class Hub:
             subscribers.discard(subscription)
             if not subscribers:
                 del self._subscribers[channel]
+                self.backend.unwatch(channel)
+            self._occupancy_changed(channel)
 
     def _deliver(self, event: Event) -> None:
         subscribers = self._subscribers.get(event.channel)
@@ -300,17 +346,36 @@ class Hub:
                 subscribers.discard(subscription)
                 if not subscribers:
                     del self._subscribers[name]
+                    self.backend.unwatch(name)
+                self._occupancy_changed(name)
+
+    def watch_occupancy(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(channel)`` whenever the channel's :meth:`subscription_count` changes
+        (for a cluster-wide count, :mod:`dashboard.hub.occupancy`). It must not block."""
+        self._occupancy_watchers.append(callback)
+
+    def _occupancy_changed(self, channel: str) -> None:
+        for callback in self._occupancy_watchers:
+            callback(channel)
+
+    def _lost(self, channel: str) -> None:
+        """The backend cannot fill a gap in ``channel``'s live events: every subscription of
+        it ends (reason ``"resync"``) so that its consumer resumes from its cursor and is told
+        ``reset`` (an SSE client reconnects with its ``Last-Event-ID``)."""
+        for subscription in tuple(self._subscribers.get(channel, ())):
+            subscription.close(RESYNC)
 
     def occupied_channels(self) -> list[str]:
         """Channels with at least one open subscription in this process, any transport.
 
         What the Pusher HTTP API calls *occupied*; read-only, for ``GET /apps/{id}/channels``.
         """
-        return list(self._subscribers)
+        return [name for name, subscribers in self._subscribers.items() if _counts(subscribers)]
 
     def subscription_count(self, channel: str) -> int:
-        """Open subscriptions to ``channel`` in this process: one per Pusher socket or stream."""
-        return len(self._subscribers.get(channel, ()))
+        """Open subscriptions to ``channel`` in this process: one per Pusher socket or stream
+        (not the server's own listeners: ``subscribe(counted=False)``)."""
+        return _counts(self._subscribers.get(channel, ()))
 
     def stats(self) -> HubStats:
         return HubStats(
@@ -319,3 +384,7 @@ class Hub:
             published=self._published,
             relayed=self._relayed,
         )
+
+
+def _counts(subscriptions: Iterable[Subscription]) -> int:
+    return sum(1 for subscription in subscriptions if subscription.counted)

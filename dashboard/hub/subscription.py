@@ -34,6 +34,9 @@ def _seen(event: Event, last: Position) -> bool:
 CLOSED = "closed"
 OVERFLOW = "overflow"
 SHUTDOWN = "shutdown"
+#: The backend lost live events of a channel that its history can no longer fill (Redis came
+#: back without them): the consumer resumes from its cursor and gets a ``reset``.
+RESYNC = "resync"
 
 
 class Subscription:
@@ -53,6 +56,8 @@ class Subscription:
             raise ValueError("maxsize must be at least 1")
         self.channels = channels
         self.maxsize = maxsize
+        #: Whether it counts in its channels' occupancy (``Hub.subscribe(counted=...)``).
+        self.counted = True
         self.resets: tuple[Reset, ...] = ()
         self.closed_reason: str | None = None
         # Positions of the last event handed out / queued, per channel.

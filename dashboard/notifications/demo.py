@@ -80,7 +80,10 @@ class DemoNotifier:
         if self._task is not None and not self._task.done():
             return
         # The queue is small on purpose: a slow store makes this drop events, never grow.
-        subscription = await self.hub.subscribe(["alerts", "deploys"], queue_size=100)
+        # Not counted: a Pusher client asking who listens on alerts must not see the server.
+        subscription = await self.hub.subscribe(
+            ["alerts", "deploys"], queue_size=100, counted=False
+        )
         self._task = asyncio.get_running_loop().create_task(
             self._run(subscription), name="dashboard-demo-notifier"
         )

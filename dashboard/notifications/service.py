@@ -100,6 +100,7 @@ class NotificationService:
             InvalidUser, InvalidNotification: bad input (nothing is written).
             PayloadTooLarge: the event would not fit the hub's payload limit (checked before
                 anything is written, so a stored notification is always published).
+            BackendUnavailable: the hub's backend is known to be down (nothing is written).
         """
         user = validate_recipient(user)
         type, title = validate_type(type), validate_title(title)
@@ -110,6 +111,7 @@ class NotificationService:
             MAX_ID, user, type, title, message, link, decoded, time.time(), False
         )
         self._check_size(provisional)
+        self.hub.check_available()
         write = self.store.add_notification(user, type, title, message, link, data)
         # Shielded: once submitted the write may commit even if our caller goes away, and a
         # committed notification must still be published.
@@ -148,8 +150,10 @@ class NotificationService:
 
         Raises:
             NotFound: no such notification. Forbidden: it is another user's.
+            BackendUnavailable: as for :meth:`notify`.
         """
         user_id = validate_user(user_id)
+        self.hub.check_available()
         return await asyncio.shield(self._mark_read(user_id, id))
 
     async def mark_all_read(self, user_id: str) -> ReadAll:
@@ -157,8 +161,12 @@ class NotificationService:
 
         Returns:
             How many were unread, and the id up to which everything is now read.
+
+        Raises:
+            BackendUnavailable: as for :meth:`notify`.
         """
         user_id = validate_user(user_id)
+        self.hub.check_available()
         return await asyncio.shield(self._mark_all_read(user_id))
 
     async def unread_count(self, user_id: str) -> int:

@@ -186,10 +186,11 @@ class AccessPolicy:
                     BEARER_CHALLENGE,
                 )
             return
-        if access is Access.USER and caller.user is None:
-            raise ApiError(401, "no_identity", self._how_to_identify(), BEARER_CHALLENGE)
+        # With a login, every route says the same thing to an anonymous caller.
         if self.login and caller.user is None and not caller.publisher:
             raise ApiError(401, "login_required", self._how_to_identify(), BEARER_CHALLENGE)
+        if access is Access.USER and caller.user is None:
+            raise ApiError(401, "no_identity", self._how_to_identify(), BEARER_CHALLENGE)
 
     def _how_to_identify(self) -> str:
         if self.login:

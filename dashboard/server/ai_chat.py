@@ -44,8 +44,10 @@ class ChatRelayHandler(ApiHandler):
             raise ApiError(503, "ai_unavailable", "this server has no AI provider configured")
         user = self.user
         body = self.json_body()
-        if not isinstance(body, dict) or "messages" not in body:
+        if not isinstance(body, dict):
             raise ApiError(400, "invalid_body", 'body must be an object {"messages": [...]}')
+        if "messages" not in body:
+            raise ApiError(400, "missing_field", 'missing field: messages ({"messages": [...]})')
         unknown = set(body) - {"messages"}
         if unknown:
             raise ApiError(400, "unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -55,9 +57,9 @@ class ChatRelayHandler(ApiHandler):
             status = 413 if isinstance(exc, ChatTooLarge) else 400
             raise ApiError(status, exc.code, str(exc)) from None
         limits = self.ctx.rate_limits
-        take(limits.chat, user.user_id, "chat requests")
+        await take(limits.chat, user.user_id, "chat requests")
         if self.caller.guest:
-            take(
+            await take(
                 limits.guest_chat, self.caller.address, "chat requests from guests at this address"
             )
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")

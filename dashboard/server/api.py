@@ -49,16 +49,29 @@ class HealthHandler(ApiHandler):
     """``GET /api/health``: liveness plus the numbers an operator looks at first.
 
     Open to anyone without a login; with one, to any authenticated caller (the publish
-    token suits a load balancer's check).
+    token suits a load balancer's check). ``status`` is ``"degraded"`` (still HTTP 200: the
+    process serves its connected clients) while the hub's backend or the store is down;
+    ``backend`` says which backend and its state (for Redis: since when, reconnects, the last
+    error), ``store`` which database and its state (``{"kind", "state", "latency_ms" |
+    "last_error", ...}``, checked at most once a second; ``null`` without a store), and
+    ``presence`` whether this process hears the cluster's roster changes (its listener
+    reconnects on its own schedule, so it does not decide ``status``).
     """
 
     access = {"GET": Access.OPEN}
 
-    def get(self) -> None:
+    async def get(self) -> None:
         stats = self.ctx.hub.stats()
+        backend = self.ctx.hub.backend.health()
+        checked = self.ctx.store_health
+        store = await checked.report() if checked is not None else None
+        healthy = backend.get("state") == "ok" and (store is None or store["state"] == "ok")
         self.write_json(
             {
-                "status": "ok",
+                "status": "ok" if healthy else "degraded",
+                "backend": backend,
+                "store": store,
+                "presence": self.ctx.presence.health(),
                 "version": self.ctx.version,
                 "uptime_s": round(time.time() - self.ctx.hub.started_at, 3),
                 "epoch": self.ctx.hub.epoch,

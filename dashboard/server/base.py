@@ -31,17 +31,19 @@ import tornado.web
 from ..ai.base import Provider
 from ..chat import ChatService
 from ..core.cors import cors_headers, preflight_headers
-from ..core.errors import PayloadTooLarge, ValidationError
+from ..core.errors import BackendUnavailable, PayloadTooLarge, ValidationError
 from ..core.json_input import parse_json
 from ..core.origins import cookies_count, host_allowed, names_origin
-from ..core.presence import PresenceRoster
 from ..core.user_tokens import UserIdentity
 from ..hub import Hub
+from ..hub.occupancy import LocalOccupancy, Occupancy
+from ..hub.presence import MemoryPresence, Presence, RosterChange
 from ..notifications import NotificationService
 from .access import PANEL_USER_COOKIE, Access, AccessPolicy, Caller
 from .errors import BEARER_CHALLENGE, ApiError
 from .limits import Limits, RateLimiters
 from .pusher_app import PusherApp
+from .store_health import StoreHealth
 
 __all__ = ["BEARER_CHALLENGE", "ApiError", "ApiHandler", "NotFoundHandler", "ServerContext"]
 
@@ -66,12 +68,17 @@ class ServerContext:
         streams: the open SSE handlers, for health and shutdown.
         chat_relays: the ``/api/chat`` answers streaming now, cancelled on shutdown.
         app: the Pusher app served at ``/app/{key}``.
-        roster: who is on each presence channel, one for the whole server.
-        pusher_channels: channel -> the open Pusher connections subscribed to it, for
-            presence notices, which do not go through the hub.
+        presence: who is on each presence channel: this process' rosters
+            (:class:`~dashboard.hub.presence.MemoryPresence`), or the cluster's in Redis.
+        occupancy: subscriptions per channel for the HTTP API: this process' hub, or the
+            cluster's (:mod:`dashboard.hub.occupancy`); built from ``hub`` when ``None``.
+        pusher_channels: channel -> the open Pusher connections subscribed to it.
+        presence_listeners: channel -> the Pusher connections on it or joining it, told
+            about roster changes (:meth:`roster_changed`), which do not go through the hub.
         pusher_sockets: socket_id -> open Pusher connection, for unique ids and shutdown.
         chat: rooms and messages (``/api/rooms``); ``None`` when the server has no store.
         notifications: per-user inboxes (``/api/notifications``); ``None`` without a store.
+        store_health: the store's state for ``/api/health``; ``None`` without a store.
         allowed_origins: browser origins other than the server's own host that may open
             ``/api/events`` and ``/app/{key}``, send state-changing requests with the
             user's cookies, and read answers through CORS (:mod:`dashboard.core.origins`).
@@ -81,6 +88,10 @@ class ServerContext:
         allowed_hosts: the ``Host`` names requests may carry (a server bound to loopback
             answers only to loopback names and the allowlist's hosts: DNS rebinding);
             ``None`` for any.
+        redis_url: the Redis the hub shares with other processes (``--redis``), ``None``
+            for a hub of its own; its client comes from
+            :func:`dashboard.hub.backends.redis.connect`.
+        redis_prefix: the prefix of every Redis key and pub/sub channel this server uses.
     """
 
     hub: Hub
@@ -93,15 +104,29 @@ class ServerContext:
     streams: set[Any] = field(default_factory=set)
     chat_relays: set[Any] = field(default_factory=set)
     app: PusherApp = field(default_factory=PusherApp)
-    roster: PresenceRoster = field(default_factory=PresenceRoster)
+    presence: Presence = field(default_factory=MemoryPresence)
+    occupancy: Occupancy = None  # type: ignore[assignment]  # set in __post_init__
     pusher_channels: dict[str, set[Any]] = field(default_factory=dict)
+    presence_listeners: dict[str, set[Any]] = field(default_factory=dict)
     pusher_sockets: dict[str, Any] = field(default_factory=dict)
     chat: ChatService | None = None
     notifications: NotificationService | None = None
+    store_health: StoreHealth | None = None
     allowed_origins: frozenset[str] = frozenset()
     ai: Provider | None = None
     allowed_hosts: frozenset[str] | None = None
     login_max_age_days: float = 1.0
+    redis_url: str | None = None
+    redis_prefix: str = "dashboard:"
+
+    def __post_init__(self) -> None:
+        if self.occupancy is None:
+            self.occupancy = LocalOccupancy(self.hub)
+
+    def roster_changed(self, change: RosterChange) -> None:
+        """The presence's ``notify``: tell this process' connections on the channel."""
+        for connection in tuple(self.presence_listeners.get(change.channel, ())):
+            connection.roster_changed(change)
 
 
 def _is_length(text: str) -> bool:
@@ -184,6 +209,10 @@ def check_host(handler: tornado.web.RequestHandler, ctx: ServerContext) -> None:
 def write_json_error(handler: tornado.web.RequestHandler, status_code: int, **kwargs: Any) -> None:
     """Answer an error as ``{"error", "message"}``, whatever raised it."""
     exc = kwargs.get("exc_info", (None, None, None))[1]
+    if isinstance(exc, BackendUnavailable):
+        # Whichever handler met it: the shared backend is down for now, retry shortly.
+        exc = ApiError(503, exc.code, str(exc), {"Retry-After": str(exc.retry_after)})
+        handler.set_status(503)
     if isinstance(exc, ApiError):
         code, message = exc.code, exc.message
         for name, value in exc.headers.items():
@@ -434,6 +463,13 @@ class ApiHandler(MalformedOriginIsForeign, tornado.web.RequestHandler):
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(payload))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, BackendUnavailable):
+            # The backend logs its outage once; a 503 per request needs no traceback.
+            log.debug("503 %s %s: %s", self.request.method, self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if not self._prepared:

@@ -63,7 +63,7 @@ class IdentityHandler(ApiHandler):
             raise ApiError(401, "no_identity", f"nobody: {how}", BEARER_CHALLENGE)
         self.write_json(_describe(user, self.caller.source))
 
-    def post(self) -> None:
+    async def post(self) -> None:
         caller = self.caller
         if caller.source not in ("cookie", "anonymous"):
             raise ApiError(
@@ -77,7 +77,9 @@ class IdentityHandler(ApiHandler):
         else:
             raise ApiError(400, "invalid_input", 'send a JSON object {"name": "..."}')
         if caller.user is None:
-            take(self.ctx.rate_limits.new_guests, caller.address, "new names from this address")
+            await take(
+                self.ctx.rate_limits.new_guests, caller.address, "new names from this address"
+            )
         self._set_cookie(identity)
         self.write_json(_describe(identity, "cookie"))
 

@@ -7,8 +7,11 @@ and what guests may spend together, is also counted per client address.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..core.user_limits import KeyedRateLimiter
 from .errors import ApiError
@@ -30,6 +33,9 @@ class Limits:
         guest_chat_per_minute, guest_chat_burst: ``POST /api/chat`` requests of all guests
             (self-named visitors and anonymous page sessions) together, per client address.
         login_per_minute, login_burst: login attempts (``POST /login``) per client address.
+        messages_per_minute, messages_burst: chat messages posted, edited or deleted
+            (``/api/rooms/{room}/messages...``) per user.
+        new_rooms_per_minute, new_rooms_burst: rooms created (by a first message) per user.
         body_timeout: seconds a client has to send a request body it announced; a client that
             stalls (a "slowloris") is disconnected instead of holding the connection.
         idle_timeout: seconds a connection may wait for (the rest of) a request's headers.
@@ -50,6 +56,10 @@ class Limits:
     guest_chat_burst: int = 15
     login_per_minute: float = 10.0
     login_burst: int = 10
+    messages_per_minute: float = 60.0
+    messages_burst: int = 20
+    new_rooms_per_minute: float = 2.0
+    new_rooms_burst: int = 5
     body_timeout: float = 30.0
     idle_timeout: float = 120.0
     dead_peer_timeout: float = 120.0
@@ -63,11 +73,31 @@ class Limits:
                 raise ValueError(f"{name} must be a positive number of seconds")
 
 
+class RateLimiter(Protocol):
+    """A per-key limit: :class:`KeyedRateLimiter` (this process) or one shared by a cluster
+    (:class:`~dashboard.hub.redis_limits.RedisRateLimiter`, whose ``acquire`` is a coroutine)."""
+
+    rate: float
+    burst: int
+
+    def acquire(self, key: str) -> float | Awaitable[float]: ...
+
+
 @dataclass
 class RateLimiters:
-    """The live token buckets of one server, built from its :class:`Limits`."""
+    """The live token buckets of one server, built from its :class:`Limits`.
+
+    Each is replaced by a limiter shared by every process of a cluster when the server has
+    Redis (``DashboardServer(redis_url=...)``): N processes then allow what one would.
+    """
 
     limits: Limits = field(default_factory=Limits)
+    chat: RateLimiter = field(init=False)
+    guest_chat: RateLimiter = field(init=False)
+    new_guests: RateLimiter = field(init=False)
+    login: RateLimiter = field(init=False)
+    messages: RateLimiter = field(init=False)
+    new_rooms: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         limits = self.limits
@@ -79,15 +109,29 @@ class RateLimiters:
             limits.guest_chat_per_minute / 60, limits.guest_chat_burst
         )
         self.login = KeyedRateLimiter(limits.login_per_minute / 60, limits.login_burst)
+        self.messages = KeyedRateLimiter(limits.messages_per_minute / 60, limits.messages_burst)
+        self.new_rooms = KeyedRateLimiter(limits.new_rooms_per_minute / 60, limits.new_rooms_burst)
 
 
-def take(limiter: KeyedRateLimiter, key: str, what: str) -> None:
+async def acquire(limiter: RateLimiter, key: str) -> float:
+    """Take one token for ``key`` from either kind of limiter.
+
+    Returns:
+        0.0 when allowed; otherwise the seconds until it would be (nothing is taken).
+    """
+    wait = limiter.acquire(key)
+    if inspect.isawaitable(wait):
+        wait = await wait
+    return wait
+
+
+async def take(limiter: RateLimiter, key: str, what: str) -> None:
     """Take one token for ``key``, or refuse with 429 and ``Retry-After``.
 
     Raises:
         ApiError: 429 ``rate_limited``, saying which limit and when to retry.
     """
-    wait = limiter.acquire(key)
+    wait = await acquire(limiter, key)
     if not wait:
         return
     seconds = math.ceil(wait)

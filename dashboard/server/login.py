@@ -4,10 +4,12 @@ Panel's own :class:`~panel.auth.BasicLoginHandler` lets a caller try passwords a
 server answers, compares them with ``==`` (its time depends on how much of the guess is
 right), and takes any text as a login name. Here, the same page and cookie, but:
 
-* attempts are limited per client address (:class:`~.limits.Limits`), answered like a wrong
-  password ("Too many attempts ...") so the form keeps working;
+* attempts are limited per client address (:class:`~.limits.Limits`; with Redis, across every
+  process of the cluster), answered like a wrong password ("Too many attempts ...") so the
+  form keeps working;
 * passwords are compared in constant time (:func:`hmac.compare_digest`);
-* a login name must be a usable user id: 1 to 128 characters without control characters
+* the page's images come from this server, not Panel's CDN (:class:`LocalAssets`);
+* a login name must be a usable user id: 1 to 128 letters, digits and ``_ - = @ , . ;``
   (:func:`~dashboard.core.user_tokens.validate_user_id`), as everywhere else.
 
 With one password for every name (``--basic-auth PASSWORD``), anyone who knows it may log in
@@ -25,10 +27,11 @@ from typing import Any
 
 import tornado.escape
 from panel.auth import BasicAuthProvider, BasicLoginHandler
+from panel.io.resources import LOCAL_DIST
 
-from ..core.user_limits import KeyedRateLimiter
 from ..core.user_tokens import InvalidUserId, validate_user_id
 from .base import MalformedOriginIsForeign
+from .limits import RateLimiter, acquire
 
 
 def read_credentials(basic_auth: str) -> str | dict[str, str]:
@@ -57,7 +60,7 @@ class LoginHandler(MalformedOriginIsForeign, BasicLoginHandler):
     """
 
     credentials: str | dict[str, str] = {}
-    attempts: KeyedRateLimiter
+    attempts: RateLimiter
 
     def _validate(self, username: str, password: str) -> bool:
         credentials = self.credentials
@@ -71,8 +74,8 @@ class LoginHandler(MalformedOriginIsForeign, BasicLoginHandler):
         same = hmac.compare_digest(password.encode(), expected.encode())
         return known and same
 
-    def post(self) -> None:
-        wait = self.attempts.acquire(self.request.remote_ip or "")
+    async def post(self) -> None:
+        wait = await acquire(self.attempts, self.request.remote_ip or "")
         if wait:
             self._fail(f"Too many attempts; try again in {math.ceil(wait)} s.")
             return
@@ -97,7 +100,7 @@ class LoginProvider(BasicAuthProvider):
     """
 
     def __init__(
-        self, credentials: str | dict[str, str], attempts: KeyedRateLimiter, **options: Any
+        self, credentials: str | dict[str, str], attempts: RateLimiter, **options: Any
     ) -> None:
         # Before Panel's __init__, which asks for login_handler already.
         self._bound = {"credentials": credentials, "attempts": attempts}
@@ -108,6 +111,23 @@ class LoginProvider(BasicAuthProvider):
         bound = {
             **self._bound,
             "_login_endpoint": self._login_endpoint,
-            "_login_template": self._login_template,
+            "_login_template": LocalAssets(self._login_template),
         }
         return type("LoginHandler", (LoginHandler,), bound)
+
+
+class LocalAssets:
+    """A Panel login template rendered with Panel's images (logo, icon) from this server's
+    copy of Panel's files instead of Panel's CDN: a login page must work offline, and
+    tells no third party who opened it.
+
+    Args:
+        template: the Jinja template Panel would render.
+    """
+
+    def __init__(self, template: Any) -> None:
+        self.template = template
+
+    def render(self, **values: Any) -> str:
+        # Relative to /login, so that a server under a path prefix finds them too.
+        return str(self.template.render(**{**values, "PANEL_CDN": LOCAL_DIST}))

@@ -5,7 +5,9 @@ https://pusher.com/docs/channels/library_auth_reference/rest-api/
 * ``POST /apps/{app_id}/events`` and ``POST /apps/{app_id}/batch_events`` publish into the hub,
   so Pusher sockets, SSE streams and in-process subscribers all receive the event;
 * ``GET /apps/{app_id}/channels``, ``.../channels/{name}`` and ``.../channels/{name}/users``
-  report occupancy (the hub's open subscriptions) and presence members (the roster).
+  report occupancy (open subscriptions, :mod:`dashboard.hub.occupancy`) and presence members
+  (:mod:`dashboard.hub.presence`): this process' when it is alone, every process' when a
+  cluster shares Redis.
 
 Every request is signed (:func:`~dashboard.core.pusher_signatures.verify_request`); a failure
 is a 401 whose ``error`` says which check failed. Bounds, as Pusher's: ``data`` at most 10 KB
@@ -218,13 +220,19 @@ class PusherApiHandler(ApiHandler):
             raise ApiError(400, "invalid_body", "body must be a JSON object")
         return body
 
-    def attributes(self, channel: str, info: frozenset[str]) -> dict[str, int]:
-        """The requested ``info`` attributes of ``channel``; ``user_count`` only on presence."""
+    async def attributes(
+        self, channel: str, info: frozenset[str], count: int | None = None
+    ) -> dict[str, int]:
+        """The requested ``info`` attributes of ``channel``; ``user_count`` only on presence.
+
+        ``count`` is the channel's subscription count when the caller has it already."""
         result: dict[str, int] = {}
         if "user_count" in info and channel_kind(channel) is ChannelKind.PRESENCE:
-            result["user_count"] = self.ctx.roster.user_count(channel)
+            result["user_count"] = await self.ctx.presence.user_count(channel)
         if "subscription_count" in info:
-            result["subscription_count"] = self.ctx.hub.subscription_count(channel)
+            if count is None:
+                count = await self.ctx.occupancy.count(channel)
+            result["subscription_count"] = count
         return result
 
     def channel_arg(self, name: str) -> str:
@@ -258,7 +266,7 @@ class EventsHandler(PusherApiHandler):
             self.write_json({})
             return
         self.write_json(
-            {"channels": {ch: self.attributes(ch, trigger.info) for ch in trigger.channels}}
+            {"channels": {ch: await self.attributes(ch, trigger.info) for ch in trigger.channels}}
         )
 
 
@@ -285,7 +293,7 @@ class BatchEventsHandler(PusherApiHandler):
         if not any(trigger.info for trigger in triggers):
             self.write_json({})
             return
-        self.write_json({"batch": [self.attributes(t.channels[0], t.info) for t in triggers]})
+        self.write_json({"batch": [await self.attributes(t.channels[0], t.info) for t in triggers]})
 
 
 class ChannelsHandler(PusherApiHandler):
@@ -296,14 +304,17 @@ class ChannelsHandler(PusherApiHandler):
 
     access = {"GET": Access.SIGNED}
 
-    def get(self, app_id: str) -> None:
+    async def get(self, app_id: str) -> None:
         params = self.authenticate(app_id)
         prefix = params.get("filter_by_prefix", "")
         info = parse_info(params.get("info"))
         if "user_count" in info and not prefix.startswith("presence-"):
             raise ApiError(400, "invalid_info", "info=user_count needs filter_by_prefix=presence-")
-        names = sorted(ch for ch in self.ctx.hub.occupied_channels() if ch.startswith(prefix))
-        self.write_json({"channels": {ch: self.attributes(ch, info) for ch in names}})
+        counts = await self.ctx.occupancy.channels()
+        names = sorted(ch for ch in counts if ch.startswith(prefix))
+        self.write_json(
+            {"channels": {ch: await self.attributes(ch, info, counts[ch]) for ch in names}}
+        )
 
 
 class ChannelHandler(PusherApiHandler):
@@ -311,14 +322,15 @@ class ChannelHandler(PusherApiHandler):
 
     access = {"GET": Access.SIGNED}
 
-    def get(self, app_id: str, name: str) -> None:
+    async def get(self, app_id: str, name: str) -> None:
         params = self.authenticate(app_id)
         channel = self.channel_arg(name)
         info = parse_info(params.get("info"))
         if "user_count" in info and channel_kind(channel) is not ChannelKind.PRESENCE:
             raise ApiError(400, "invalid_info", "user_count is only for presence channels")
-        result: dict[str, Any] = {"occupied": self.ctx.hub.subscription_count(channel) > 0}
-        result.update(self.attributes(channel, info))
+        count = await self.ctx.occupancy.count(channel)
+        result: dict[str, Any] = {"occupied": count > 0}
+        result.update(await self.attributes(channel, info, count))
         self.write_json(result)
 
 
@@ -327,12 +339,13 @@ class ChannelUsersHandler(PusherApiHandler):
 
     access = {"GET": Access.SIGNED}
 
-    def get(self, app_id: str, name: str) -> None:
+    async def get(self, app_id: str, name: str) -> None:
         self.authenticate(app_id)
         channel = self.channel_arg(name)
         if channel_kind(channel) is not ChannelKind.PRESENCE:
             raise ApiError(400, "not_presence", f"{channel} is not a presence channel")
-        self.write_json({"users": [{"id": uid} for uid in self.ctx.roster.members(channel)]})
+        members = await self.ctx.presence.members(channel)
+        self.write_json({"users": [{"id": uid} for uid in members]})
 
 
 def pusher_api_routes(kwargs: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:

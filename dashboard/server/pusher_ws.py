@@ -1,10 +1,11 @@
 """``/app/{key}``: Pusher Channels protocol 7 over a WebSocket, so pusher-js clients connect.
 
 The handler only moves frames: parsing and building them is :mod:`dashboard.core.pusher_frames`,
-signatures :mod:`dashboard.core.pusher_signatures`, presence :mod:`dashboard.core.presence`,
-fan-out the hub. A connection holds ONE hub subscription whose channels follow the client's
-``pusher:subscribe`` / ``pusher:unsubscribe`` (:meth:`Hub.add_channel`); client events go through
-the hub too, tagged with the sender's socket id so that the sender is skipped.
+signatures :mod:`dashboard.core.pusher_signatures`, presence :mod:`dashboard.hub.presence` (this
+process' rosters, or a cluster's in Redis), fan-out the hub. A connection holds ONE hub
+subscription whose channels follow the client's ``pusher:subscribe`` / ``pusher:unsubscribe``
+(:meth:`Hub.add_channel`); client events go through the hub too, tagged with the sender's socket
+id so that the sender is skipped.
 
 Bounds, and what happens when they are hit:
 
@@ -40,10 +41,14 @@ import tornado.websocket
 from tornado.websocket import _WebSocketParams
 
 from ..core.channels import ChannelKind, channel_kind, server_only
-from ..core.errors import DashboardError, InvalidChannelData, ValidationError
+from ..core.errors import (
+    BackendUnavailable,
+    DashboardError,
+    InvalidChannelData,
+    ValidationError,
+)
 from ..core.events import Event
 from ..core.origins import matches_allowlist
-from ..core.presence import PresenceChannelFull, PresenceError
 from ..core.pusher_frames import (
     ProtocolError,
     PusherErrorCode,
@@ -52,8 +57,6 @@ from ..core.pusher_frames import (
     error,
     hub_event_ws_frame,
     is_client_event,
-    member_added,
-    member_removed,
     parse_channel_data,
     parse_client_frame,
     ping,
@@ -66,7 +69,7 @@ from ..core.pusher_frames import (
 from ..core.pusher_signatures import verify_channel_auth, verify_user_auth
 from ..core.ratelimit import TokenBucket
 from ..hub import Subscription
-from ..hub.subscription import OVERFLOW, SHUTDOWN
+from ..hub.subscription import OVERFLOW, RESYNC, SHUTDOWN
 from .access import Access
 from .base import (
     MalformedOriginIsForeign,
@@ -76,6 +79,7 @@ from .base import (
     log,
     write_json_error,
 )
+from .pusher_presence import PresenceMember
 from .websocket_protocol import StrictWebSocketProtocol
 
 #: Protocol versions this server speaks (the ``protocol`` query parameter).
@@ -92,7 +96,9 @@ def new_socket_id() -> str:
     return f"{next(_SEQUENCE)}.{secrets.randbelow(10**12)}"
 
 
-class PusherSocketHandler(MalformedOriginIsForeign, tornado.websocket.WebSocketHandler):
+class PusherSocketHandler(
+    PresenceMember, MalformedOriginIsForeign, tornado.websocket.WebSocketHandler
+):
     """One Pusher client connection."""
 
     ctx: ServerContext
@@ -108,6 +114,7 @@ class PusherSocketHandler(MalformedOriginIsForeign, tornado.websocket.WebSocketH
         self.ctx = ctx
         self.channels: set[str] = set()
         self.user_id: str | None = None
+        self.init_presence()
 
     def check_origin(self, origin: str) -> bool:
         # Tornado calls this only for a browser's cross-origin handshake (no Origin header, or
@@ -203,8 +210,7 @@ class PusherSocketHandler(MalformedOriginIsForeign, tornado.websocket.WebSocketH
         for channel in self.channels:
             self._unregister(channel)
         self.channels.clear()
-        for channel, user_id in self.ctx.roster.leave_all(self.socket_id):
-            self._broadcast(channel, member_removed(channel, user_id))
+        self.leave_rosters()
 
     # -- activity ----------------------------------------------------------------------
 
@@ -270,7 +276,7 @@ class PusherSocketHandler(MalformedOriginIsForeign, tornado.websocket.WebSocketH
             self._send(error(f"unknown event {event!r}"))
 
     async def _subscribe(self, frame: PusherFrame) -> None:
-        app, roster = self.ctx.app, self.ctx.roster
+        app = self.ctx.app
         channel, data = frame.channel or "", frame.data
         cap = self.ctx.limits.max_channels
         if channel not in self.channels and len(self.channels) >= cap:
@@ -301,31 +307,23 @@ class PusherSocketHandler(MalformedOriginIsForeign, tornado.websocket.WebSocketH
                     return
         try:
             await self._hub_add(channel)
+        except BackendUnavailable:
+            # Redis is down. A subscription_error would be final for the channel (pusher-js
+            # never retries it); a 41xx close has the client back after a back-off, and it
+            # subscribes again then.
+            self.drop(PusherErrorCode.OVER_CAPACITY, "the hub's backend is down; reconnect later")
+            return
         except (DashboardError, RuntimeError) as exc:  # a hub shutting down, a bad name
             self._send(subscription_error(channel, 500, str(exc), "ServerError"))
             return
         if self._closed:
             return  # the client left while the hub was adding the channel
-        added = False
-        if user is not None:
-            try:
-                added = roster.join(channel, self.socket_id, *user)
-            except PresenceError as exc:
-                if channel not in self.channels and self.subscription is not None:
-                    self.ctx.hub.remove_channel(self.subscription, channel)
-                full = isinstance(exc, PresenceChannelFull)
-                self._send(
-                    subscription_error(channel, 403, str(exc), "LimitReached" if full else "Error")
-                )
-                return
-        self.channels.add(channel)
-        self.ctx.pusher_channels.setdefault(channel, set()).add(self)
         if user is None:
+            self.channels.add(channel)
+            self.ctx.pusher_channels.setdefault(channel, set()).add(self)
             self._send(subscription_succeeded(channel))
             return
-        self._send(subscription_succeeded(channel, roster.snapshot(channel)))
-        if added:
-            self._broadcast(channel, member_added(channel, *user))
+        await self._join(channel, *user)
 
     def _subscribe_server_to_user(self, channel: str, owner: str) -> None:
         # pusher-js subscribes to its user's channel after pusher:signin_success, as Pusher
@@ -359,9 +357,8 @@ class PusherSocketHandler(MalformedOriginIsForeign, tornado.websocket.WebSocketH
         self._unregister(channel)
         if self.subscription is not None:
             self.ctx.hub.remove_channel(self.subscription, channel)
-        user_id = self.ctx.roster.leave(channel, self.socket_id)
-        if user_id is not None:
-            self._broadcast(channel, member_removed(channel, user_id))
+        self._unlisten_roster(channel)
+        self.ctx.presence.leave(channel, self.socket_id)
 
     def _signin(self, frame: PusherFrame) -> None:
         app = self.ctx.app
@@ -402,22 +399,17 @@ class PusherSocketHandler(MalformedOriginIsForeign, tornado.websocket.WebSocketH
             data_json = json.dumps(frame.data, ensure_ascii=False)
         else:
             data_json = frame.raw_data if frame.raw_data is not None else "null"
-        user_id = self.ctx.roster.user_id(channel, self.socket_id)
+        user_id = self.ctx.presence.user_id(channel, self.socket_id)
         try:
             await self.ctx.hub.relay_json(
                 channel, frame.event, data_json, socket_id=self.socket_id, user_id=user_id
             )
         except ValidationError as exc:
             self._send(error(str(exc), PusherErrorCode.CLIENT_EVENT_REJECTED))
+        except BackendUnavailable as exc:
+            self._send(error(str(exc), PusherErrorCode.CLIENT_EVENT_REJECTED))
 
     # -- frames to the client ----------------------------------------------------------
-
-    def _broadcast(self, channel: str, frame: str) -> None:
-        """Send a presence notice to the channel's other local connections."""
-        data = frame.encode()
-        for connection in tuple(self.ctx.pusher_channels.get(channel, ())):
-            if connection is not self:
-                connection._send(data)
 
     def _unregister(self, channel: str) -> None:
         connections = self.ctx.pusher_channels.get(channel)
@@ -530,6 +522,10 @@ class PusherSocketHandler(MalformedOriginIsForeign, tornado.websocket.WebSocketH
             self.drop(PusherErrorCode.OVER_CAPACITY, "over capacity")
         elif subscription.closed_reason == SHUTDOWN:
             self.drop(PusherErrorCode.GENERIC_RECONNECT, "server shutting down")
+        elif subscription.closed_reason == RESYNC:
+            # Redis came back without some events of a channel: the client reconnects and
+            # subscribes again (Pusher has no resume to tell it what it missed).
+            self.drop(PusherErrorCode.GENERIC_RECONNECT, "events were lost; reconnect")
 
 
 def close_all(ctx: ServerContext) -> None:

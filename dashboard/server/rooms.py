@@ -14,10 +14,10 @@ deleted}``):
 Live changes are on the hub channel ``room-{room}`` (see :mod:`dashboard.chat.service`).
 
 Errors: bad input 400 (413 when the message is too large to broadcast), no identity 401, not
-the author 403, unknown message or one of another room 404, already deleted 409, a locked or
-unreadable database 503 with ``Retry-After``, a corrupt database 500 ``store_corrupt``. The
-storage failures tell the client what happened in general terms; the details, which name the
-server's files, go to the server log.
+the author 403, unknown message or one of another room 404, already deleted 409, a locked,
+unreachable or unreadable database 503 with ``Retry-After``, a corrupt database 500
+``store_corrupt``. The storage failures tell the client what happened in general terms; the
+details, which name the server's files or database, go to the server log.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from ..store import (
 from ..store.base import DEFAULT_PAGE
 from .access import Access
 from .base import ApiError, ApiHandler
+from .limits import take
 
 log = logging.getLogger("dashboard.server")
 
@@ -71,8 +72,8 @@ def store_error(exc: Exception) -> ApiError:
         return ApiError(
             503,
             "store_unavailable",
-            "the message store is busy or unavailable (locked by another process, read-only "
-            "or full); nothing was written. Retry shortly.",
+            "the message store is busy or unavailable (locked by another process, "
+            "unreachable, read-only or full). Retry shortly.",
             {"Retry-After": str(RETRY_AFTER)},
         )
     if isinstance(exc, StoreCorrupt):
@@ -163,7 +164,13 @@ class RoomMessagesHandler(RoomsHandler):
     async def post(self, room: str) -> None:
         user = self.user
         text = self.text_body()
+        rates = self.ctx.rate_limits
+        await take(rates.messages, user.user_id, "chat messages")
         try:
+            if not await self.chat.has_room(room):
+                # Each room costs every page a line in its room list: creating them is
+                # limited apart from posting.
+                await take(rates.new_rooms, user.user_id, "new rooms")
             message = await self.chat.post(room, user.user_id, user.display_name, text)
         except (StoreError, ValidationError) as exc:
             raise store_error(exc) from None
@@ -179,6 +186,7 @@ class RoomMessageHandler(RoomsHandler):
     async def patch(self, room: str, raw_id: str) -> None:
         user = self.user
         text = self.text_body()
+        await take(self.ctx.rate_limits.messages, user.user_id, "chat messages")
         try:
             message = await self.chat.edit(self.message_id(raw_id), user.user_id, text, room=room)
         except (StoreError, ValidationError) as exc:
@@ -187,6 +195,7 @@ class RoomMessageHandler(RoomsHandler):
 
     async def delete(self, room: str, raw_id: str) -> None:
         user = self.user
+        await take(self.ctx.rate_limits.messages, user.user_id, "chat messages")
         try:
             message = await self.chat.delete(self.message_id(raw_id), user.user_id, room=room)
         except (StoreError, ValidationError) as exc:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import tornado.web
-
 from .ai_chat import ChatRelayHandler
 from .api import HealthHandler, PublishHandler
+from .assets import AssetHandler
 from .auth import ChannelAuthHandler, UserAuthHandler
 from .base import NotFoundHandler, ServerContext
 from .identity import IdentityHandler
@@ -45,7 +44,7 @@ def api_routes(ctx: ServerContext) -> list[tuple[str, Any, dict[str, Any]]]:
         (r"/apps/.*", NotFoundHandler, kwargs),
         *room_routes(kwargs),
         *notification_routes(kwargs),
-        (r"/api/assets/(.*)", tornado.web.StaticFileHandler, {"path": str(ASSETS_DIR)}),
+        (r"/api/assets/(.*)", AssetHandler, {"path": str(ASSETS_DIR), **kwargs}),
         (r"/api/.*", NotFoundHandler, kwargs),
         (r"/app/([^/]+)", PusherSocketHandler, kwargs),
     ]

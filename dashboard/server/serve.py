@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import errno
 import gc
 import hmac
@@ -21,30 +23,42 @@ from ..chat import ChatService
 from ..core.channel_policy import Authorize, ChannelPolicy, ChannelRule
 from ..core.origins import LOOPBACK_HOSTS, allowlist_hosts
 from ..hub import Hub
+from ..hub.occupancy import RedisOccupancy
+from ..hub.redis_limits import RedisRateLimiter
+from ..hub.redis_presence import DEFAULT_PRESENCE_TIMEOUT, RedisPresence
 from ..notifications import NotificationService
 from ..store import Store, store_from_url
 from ..store.credentials import (
+    ServerSecrets,
     check_secret,
     load_or_create_secrets,
     secrets_path,
 )
 from ..store.credentials import generate as generate_secrets
+from ..store.postgres import PostgresStore
 from ..store.sqlite import SQLiteStore
 from .access import AccessPolicy
 from .base import ServerContext
 from .headers import security_headers
+from .hosts import refuse_foreign_hosts
 from .limits import Limits, RateLimiters
 from .login import LoginProvider, read_credentials
 from .pusher_app import DEFAULT_APP_ID, DEFAULT_APP_KEY, PusherApp
 from .pusher_ws import close_all
 from .routes import LINK_STATUS, NARROW_SIDEBAR, OFFLINE_ICONS, api_routes
+from .store_health import StoreHealth
 
 log = logging.getLogger("dashboard.server")
+
+#: The prefix of Redis keys and channels (``--redis-prefix``).
+DEFAULT_REDIS_PREFIX = "dashboard:"
 
 #: Builds the page for one browser session.
 PageFactory = Callable[[], Any]
 #: Largest request body Tornado reads for any route (our API routes refuse far less).
 MAX_HTTP_BODY = 1024 * 1024
+#: Seconds :meth:`DashboardServer.stop` waits for the connections still open to close.
+CLOSE_TIMEOUT = 5.0
 
 
 class PortInUse(OSError):
@@ -56,9 +70,11 @@ class DashboardServer:
 
     Security (the threat model is in docs/security.md): there is no built-in secret. Without
     ``app_secret`` / ``token``, a server with a file store keeps generated ones beside its
-    database (:mod:`dashboard.store.credentials`), any other server makes fresh ones per
-    process. Who may do what is one :class:`~.access.AccessPolicy`; browsers are held to the
-    origin allowlist (CSRF, CORS, sockets), and every cookie is ``SameSite=Lax``.
+    database (:mod:`dashboard.store.credentials`), one with a PostgreSQL store keeps them in
+    the database (read by :meth:`start`, shared by every process using it), any other server
+    makes fresh ones per process. Who may do what is one :class:`~.access.AccessPolicy`;
+    browsers are held to the origin allowlist (CSRF, CORS, sockets), and every cookie is
+    ``SameSite=Lax``.
 
     Args:
         hub: the hub to serve; a fresh in-memory hub by default.
@@ -77,9 +93,10 @@ class DashboardServer:
         app_secret: signs private/presence subscriptions, user tokens and cookies; at least
             16 characters; from the secrets file, or generated, when ``None``.
         pusher: the full Pusher app settings (timeouts, limits); overrides the three above.
-        store: a :class:`~dashboard.store.Store`, or a path / ``sqlite:///`` URL for one, that
-            serves chat rooms under ``/api/rooms``; opened by :meth:`start` and closed by
-            :meth:`stop` (also when passed in already built). No rooms when ``None``.
+        store: a :class:`~dashboard.store.Store`, or a path / ``sqlite:///`` /
+            ``postgresql://`` URL for one, that serves chat rooms under ``/api/rooms``; opened
+            by :meth:`start` and closed by :meth:`stop` (also when passed in already built).
+            No rooms when ``None``.
         basic_auth: turns on Panel's login page: a password every user name may log in with,
             or the path of a JSON file ``{"user": "password", ...}``. The login name is then
             the user's identity everywhere, and every API route, stream and socket needs a
@@ -97,15 +114,25 @@ class DashboardServer:
         limits: the server's bounds (:class:`~.limits.Limits`).
         frame_ancestors: who may frame the pages (CSP ``frame-ancestors``), ``'self'`` by
             default.
-        secrets_file: where generated secrets are kept; beside a file store's database when
-            ``None``, nowhere (fresh per process) without one.
+        secrets_file: where generated secrets are kept; beside a file store's database, or in
+            a PostgreSQL store's ``dashboard_secrets`` table, when ``None``; nowhere (fresh per
+            process) without a store.
         use_xheaders: behind a reverse proxy, take the client's address and scheme from
             ``X-Real-Ip`` / ``X-Forwarded-For`` and ``X-Forwarded-Proto`` (per-address limits,
             ``Secure`` cookies). Only with a proxy that sets them: anyone else could.
+        redis_url: ``redis://HOST:PORT/DB``: without ``hub``, the hub keeps its history and
+            delivers its events through this Redis (:mod:`dashboard.hub.backends.redis`),
+            shared with every process given the same URL and prefix. Presence rosters,
+            channel occupancy and the ``/api/chat`` limits then hold across those processes
+            too (docs/deploy.md). Kept on the context (``ctx.redis_url``).
+        redis_prefix: the prefix of this server's Redis keys and pub/sub channels.
+        presence_timeout: with ``redis_url``, seconds within which the presence members of a
+            process that stopped (crashed) are removed everywhere.
 
     Raises:
         WeakSecret: an ``app_secret`` or ``token`` under 16 characters, or a publicly known one.
         SecretsError, StoreError: the secrets file or the store cannot be used.
+        ValueError: a ``redis_url`` that is not a Redis URL.
 
     Usage::
 
@@ -140,8 +167,11 @@ class DashboardServer:
         frame_ancestors: str = "'self'",
         secrets_file: str | Path | None = None,
         use_xheaders: bool = False,
+        redis_url: str | None = None,
+        redis_prefix: str = DEFAULT_REDIS_PREFIX,
+        presence_timeout: float = DEFAULT_PRESENCE_TIMEOUT,
     ) -> None:
-        self.hub = hub or Hub()
+        self.hub = hub or hub_for(redis_url, redis_prefix)
         self.page = page
         self.address = address
         self.port = port
@@ -158,15 +188,28 @@ class DashboardServer:
             check_secret(configured)
         if token is not None:
             check_secret(token, "the publish token")
-        #: Which secrets come from the secrets file (``"app secret"``, ``"publish token"``);
-        #: the others were configured, or live in this process only.
+        #: Which secrets come from the secrets file or the database (``"app secret"``,
+        #: ``"publish token"``); the others were configured, or live in this process only.
         self.kept_secrets: tuple[str, ...] = ()
         #: The file generated secrets are kept in; ``None`` when none is used.
         self.secrets_file: Path | None = None
+        #: Where :attr:`kept_secrets` are kept, for humans: a file, or a database table.
+        self.secrets_location: str | None = None
+        # A PostgreSQL store keeps them in the database, shared by every process using it;
+        # they are read by start(), once the store is open, and replace these placeholders.
+        self._secrets_from_store = (
+            secrets_path_ is None
+            and isinstance(self.store, PostgresStore)
+            and (configured is None or token is None)
+        )
+        self._configured = (configured, token, cookie_secret)
         if configured is None or token is None:
             kept = load_or_create_secrets(secrets_path_) if secrets_path_ else generate_secrets()
-            if secrets_path_ is not None:
+            if secrets_path_ is not None or self._secrets_from_store:
                 self.secrets_file = secrets_path_
+                self.secrets_location = (
+                    str(secrets_path_) if secrets_path_ else "the database (dashboard_secrets)"
+                )
                 self.kept_secrets = tuple(
                     what
                     for what, given in (("app secret", configured), ("publish token", token))
@@ -194,14 +237,45 @@ class DashboardServer:
             app=app,
             limits=limits,
             rate_limits=RateLimiters(limits),
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
         )
         self.ctx.ai = ai if ai is not None else provider_from_env()
+        self._redis: Any = None
+        if redis_url is not None:
+            self._share_through_redis(redis_url, redis_prefix, presence_timeout)
         self.basic_auth = basic_auth
         self.cookie_secret = cookie_secret or _login_cookie_secret(app.secret)
         self._server: Any = None
         if self.store is not None:
             self.ctx.chat = ChatService(self.store, self.hub)
             self.ctx.notifications = NotificationService(self.store, self.hub)
+            self.ctx.store_health = StoreHealth(self.store)
+
+    def _share_through_redis(self, url: str, prefix: str, timeout: float) -> None:
+        """What must hold across processes goes to Redis: rosters, occupancy, rate limits."""
+        from ..hub.backends.redis import connect
+
+        ctx, limits = self.ctx, self.ctx.limits
+        redis = self._redis = connect(url)
+        ctx.presence = RedisPresence(redis, prefix=prefix, timeout=timeout)
+        ctx.occupancy = RedisOccupancy(self.hub, redis, prefix=prefix, timeout=timeout)
+
+        def shared(name: str, per_minute: float, burst: int) -> RedisRateLimiter:
+            return RedisRateLimiter(redis, name, per_minute / 60, burst, prefix=prefix)
+
+        # Otherwise N processes would allow N times as much, password guesses included.
+        rates = ctx.rate_limits
+        rates.chat = shared("chat", limits.chat_per_minute, limits.chat_burst)
+        rates.guest_chat = shared(
+            "guest-chat", limits.guest_chat_per_minute, limits.guest_chat_burst
+        )
+        rates.new_guests = shared(
+            "new-guests", limits.new_guests_per_minute, limits.new_guests_burst
+        )
+        rates.login = shared("login", limits.login_per_minute, limits.login_burst)
+        rates.messages = shared("messages", limits.messages_per_minute, limits.messages_burst)
+        rates.new_rooms = shared("new-rooms", limits.new_rooms_per_minute, limits.new_rooms_burst)
 
     def _login_options(self) -> dict[str, Any]:
         """``pn.serve`` options for the login: Panel's page, with attempts limited and names
@@ -234,11 +308,19 @@ class DashboardServer:
 
         Raises:
             PortInUse: when the port is taken.
-            StoreCorrupt, StoreUnavailable: the message store cannot be opened.
+            StoreCorrupt, StoreUnavailable: the message store cannot be opened (or, for
+                PostgreSQL, its secrets read).
         """
         if self.store is not None:
             await self.store.open()  # before binding: a bad database stops the start here
+        if self.ctx.store_health is not None:
+            await self.ctx.store_health.report()  # so that no /api/health ever waits for one
+        if self._secrets_from_store:
+            assert isinstance(self.store, PostgresStore)
+            self._use_kept_secrets(await self.store.load_or_create_secrets())
         await self.hub.start()
+        await self.ctx.presence.start(self.ctx.roster_changed)
+        await self.ctx.occupancy.start()
         if self.port == 0:
             self.port = _free_port(self.address)
         origins = {f"{host}:{self.port}" for host in ("localhost", "127.0.0.1", self.address)}
@@ -289,20 +371,57 @@ class DashboardServer:
                     exc.errno, f"port {self.port} on {self.address} is in use"
                 ) from None
             raise
+        refuse_foreign_hosts(self._server._tornado, self.ctx)  # Bokeh's Tornado application
         self._server.start()
 
+    def _use_kept_secrets(self, kept: ServerSecrets) -> None:
+        """Replace the placeholder secrets with ``kept`` wherever none was configured."""
+        app_secret, token, cookie_secret = self._configured
+        if app_secret is None:
+            self.ctx.app = dataclasses.replace(self.ctx.app, secret=kept.app_secret)
+            self.ctx.policy.secret = kept.app_secret
+            if cookie_secret is None:
+                self.cookie_secret = _login_cookie_secret(kept.app_secret)
+        if token is None:
+            self.token = self.ctx.policy.publish_token = kept.publish_token
+
     async def stop(self) -> None:
-        """Close the SSE streams cleanly, then stop listening."""
+        """Close the SSE streams cleanly, then stop listening and close the connections
+        still open (keep-alive ones), waiting at most ``CLOSE_TIMEOUT`` s for them."""
         await self.hub.stop()  # ends every subscription, so each stream handler finishes
         for relay in list(self.ctx.chat_relays):
             relay.cancel()  # closes each upstream model request
         close_all(self.ctx)  # Pusher sockets without a subscription
+        # After every socket left its presence channels: their leaves reach the cluster.
+        await self.ctx.occupancy.stop()
+        await self.ctx.presence.stop()
         await asyncio.sleep(0)  # let the handlers write their last chunk
         if self._server is not None:
+            http = self._server._http  # Bokeh's own unlisten() closes connections this way
             self._server.stop()
             self._server = None
+            # Idle keep-alive connections would otherwise stay open (and their clients wait
+            # on them) until the process exits.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(http.close_all_connections(), CLOSE_TIMEOUT)
         if self.store is not None:
             await self.store.close()  # last, so writes the handlers queued still commit
+        if self._redis is not None:
+            await self._redis.aclose()
+
+
+def hub_for(redis_url: str | None, prefix: str = DEFAULT_REDIS_PREFIX) -> Hub:
+    """A hub of this process alone (memory), or one that shares the Redis at ``redis_url``
+    with every process given the same URL and ``prefix``.
+
+    Raises:
+        ValueError: ``redis_url`` is not a Redis URL.
+    """
+    if redis_url is None:
+        return Hub()
+    from ..hub.backends.redis import RedisBackend
+
+    return Hub(RedisBackend(redis_url, prefix=prefix))
 
 
 def _login_cookie_secret(app_secret: str) -> str:

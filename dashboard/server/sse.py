@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import time
 
@@ -17,9 +18,10 @@ import tornado.web
 
 from ..core.channels import ChannelKind, channel_kind
 from ..core.cursor import Position, encode_cursor
-from ..core.errors import ValidationError
+from ..core.errors import BackendUnavailable, ValidationError
 from ..core.event_stream import (
     HEARTBEAT_FRAME,
+    WAITING_FRAME,
     connected_frame,
     event_frame,
     event_frame_with_cursor,
@@ -61,9 +63,14 @@ class EventStreamHandler(ApiHandler):
         )
         self._check_channels(channels)
         try:
-            subscription = await self.ctx.hub.subscribe(channels, last_event_id=last_event_id)
+            subscription = await self._subscribe(channels, last_event_id)
         except ValidationError as exc:
             raise self.validation_error(exc) from None
+        except tornado.iostream.StreamClosedError:
+            return  # gone while waiting for the backend
+        if self._socket_closed():
+            subscription.close()
+            return
         self.subscription = subscription
         self.ctx.streams.add(self)
         subscription.add_close_callback(self._on_subscription_closed)
@@ -118,10 +125,40 @@ class EventStreamHandler(ApiHandler):
                 "allow it with --allow-websocket-origin HOST:PORT",
             )
 
-    async def _stream(self, subscription: Subscription) -> None:
+    async def _subscribe(self, channels: list[str], last_event_id: str | None) -> Subscription:
+        """Subscribe, waiting out an outage of the hub's backend (Redis) with the stream open.
+
+        A browser's ``EventSource`` gives up for good on an error status, so instead of a 503
+        the stream starts at once with heartbeat comments and its ``connected`` event comes
+        once the backend is back.
+        """
+        hub = self.ctx.hub
+        while True:
+            try:
+                return await hub.subscribe(channels, last_event_id=last_event_id)
+            except BackendUnavailable:
+                if not self._headers_written:
+                    self._start_headers()
+                    self.write(WAITING_FRAME)
+                    await self._flush()
+            try:
+                await asyncio.wait_for(hub.backend.wait_available(), self.ctx.heartbeat)
+            except TimeoutError:
+                self.write(HEARTBEAT_FRAME)
+                await self._flush()  # raises StreamClosedError once the client is gone
+            else:
+                # Spread the streams that waited over a second, and never retry in a loop
+                # when the backend says it is up but still refuses.
+                await asyncio.sleep(random.uniform(0.05, 1.0))
+
+    def _start_headers(self) -> None:
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # nginx would otherwise buffer the stream
+
+    async def _stream(self, subscription: Subscription) -> None:
+        if not self._headers_written:
+            self._start_headers()
         stream = getattr(self.request.connection, "stream", None)
         if stream is not None:
             # Tornado turns Nagle off only when a response finishes; an open stream would

@@ -1,7 +1,8 @@
 """Persistence for rooms and messages behind one small async interface.
 
-The embedded default is an SQLite file (:class:`SQLiteStore`); :func:`open_store` picks a
-backend from a path or URL so configuration stays one string when PostgreSQL arrives.
+The embedded default is an SQLite file (:class:`SQLiteStore`); several server processes share
+one PostgreSQL database (:class:`PostgresStore`, which needs the ``postgres`` extra).
+:func:`open_store` picks the backend from a path or URL, so configuration stays one string.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .errors import (
     UnsupportedStore,
 )
 from .notifications import Notification, NotificationPage, ReadAll
+from .postgres import PostgresStore
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "Notification",
     "NotificationPage",
     "Op",
+    "PostgresStore",
     "ReadAll",
     "Room",
     "SQLiteStore",
@@ -60,11 +63,13 @@ def store_from_url(url_or_path: str | Path, **options: Any) -> Store:
 
     Args:
         url_or_path: a file path, or ``sqlite:///relative.db`` / ``sqlite:////abs/path.db``
-            (SQLAlchemy's convention: the path is what follows the third slash).
-        options: passed to the backend, e.g. ``busy_timeout=1.0`` for SQLite.
+            (SQLAlchemy's convention: the path is what follows the third slash), or
+            ``postgresql://user:password@host:port/dbname`` (also ``postgres://``).
+        options: passed to the backend, e.g. ``busy_timeout=1.0`` for SQLite or
+            ``pool_size=20`` for PostgreSQL.
 
     Raises:
-        UnsupportedStore: for ``postgresql://`` (not supported yet) or any other scheme.
+        UnsupportedStore: an unknown scheme, a malformed URL, or PostgreSQL without psycopg.
     """
     if isinstance(url_or_path, Path):
         return SQLiteStore(url_or_path, **options)
@@ -76,11 +81,15 @@ def store_from_url(url_or_path: str | Path, **options: Any) -> Store:
         if not rest.startswith("/"):
             raise UnsupportedStore(f"expected sqlite:///path, got {url_or_path!r}")
         return SQLiteStore(rest[1:], **options)
-    if scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+"):
+    if scheme in ("postgres", "postgresql"):
+        return PostgresStore(str(url_or_path), **options)
+    if scheme.startswith(("postgresql+", "postgres+")):
         raise UnsupportedStore(
-            "PostgreSQL is not supported yet; use an SQLite file path or sqlite:///path"
+            f"{scheme}:// names a SQLAlchemy driver; give a plain postgresql:// URL"
         )
-    raise UnsupportedStore(f"unknown store scheme {scheme!r}; use a file path or sqlite:///path")
+    raise UnsupportedStore(
+        f"unknown store scheme {scheme!r}; use a file path, sqlite:///path or postgresql://..."
+    )
 
 
 async def open_store(url_or_path: str | Path, **options: Any) -> Store:
@@ -92,7 +101,7 @@ async def open_store(url_or_path: str | Path, **options: Any) -> Store:
     Raises:
         UnsupportedStore: see :func:`store_from_url`.
         StoreCorrupt: the file is not a usable database.
-        StoreUnavailable: the database is locked or cannot be opened.
+        StoreUnavailable: the database is locked, unreachable or cannot be opened.
     """
     store = store_from_url(url_or_path, **options)
     await store.open()

@@ -11,12 +11,22 @@ so an id doubles as a resume cursor: "everything in this room after id N" is a p
 from __future__ import annotations
 
 import abc
+import asyncio
+import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
 from ..core.channels import validate_channel
-from .errors import InvalidMessage, InvalidPaging, InvalidUser, NotFound
+from .errors import (
+    NUL,
+    NUL_REFUSED,
+    InvalidMessage,
+    InvalidPaging,
+    InvalidUser,
+    NotFound,
+    StoreError,
+)
 from .notifications import Notification, NotificationPage, ReadAll
 
 MAX_TEXT_LENGTH = 4000
@@ -85,16 +95,24 @@ def validate_room(name: object) -> str:
 
 
 def validate_user(value: object, what: str = "user_id") -> str:
-    """Return ``value`` if it is a 1..128 character string, else raise :class:`InvalidUser`."""
+    """Return ``value`` if it is a 1..128 character string without NUL, else raise
+    :class:`InvalidUser`."""
     if not isinstance(value, str):
         raise InvalidUser(f"{what} must be a string, not {type(value).__name__}")
     if not value or len(value) > MAX_USER_LENGTH:
         raise InvalidUser(f"{what} must be 1 to {MAX_USER_LENGTH} characters, got {len(value)}")
+    if NUL in value:
+        raise InvalidUser(NUL_REFUSED.format(what=what))
     return value
 
 
 def validate_text(text: object) -> str:
-    """Return ``text`` if it is a non-blank string of at most 4000 characters."""
+    """Return ``text`` if it is a non-blank string of at most 4000 characters, valid Unicode
+    without NUL (``\\x00``).
+
+    Raises:
+        InvalidMessage: otherwise, saying which rule it broke.
+    """
     if not isinstance(text, str):
         raise InvalidMessage(f"text must be a string, not {type(text).__name__}")
     if not text.strip():
@@ -106,6 +124,8 @@ def validate_text(text: object) -> str:
     except UnicodeEncodeError:
         # Lone surrogates would fail deep inside the driver; refuse them up front.
         raise InvalidMessage("text is not valid Unicode") from None
+    if NUL in text:
+        raise InvalidMessage(NUL_REFUSED.format(what="text"))
     return text
 
 
@@ -129,6 +149,10 @@ def validate_page(before: object, limit: object) -> tuple[int, int]:
     return min(before, MAX_ID), limit
 
 
+#: Seconds a health check waits for the database's answer before it reports ``"down"``.
+HEALTH_TIMEOUT = 2.0
+
+
 class Store(abc.ABC):
     """Persistence for rooms and messages; every backend passes the same test suite.
 
@@ -136,6 +160,9 @@ class Store(abc.ABC):
     result as a :class:`Change` knowing it will survive a restart. Use ``async with store:``
     or pair :meth:`open` with :meth:`close`.
     """
+
+    #: Seconds :meth:`health` waits for the database's answer before it reports ``"down"``.
+    health_timeout: float = HEALTH_TIMEOUT
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -149,6 +176,37 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Release the connection. Idempotent; committed data is already durable."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """One round trip to the database (``SELECT 1``).
+
+        Raises:
+            StoreUnavailable: the database cannot be reached. StoreClosed: not open.
+        """
+
+    @abc.abstractmethod
+    def describe(self) -> dict[str, object]:
+        """Which database this is, for health: ``kind`` and where (no password)."""
+
+    async def health(self) -> dict[str, object]:
+        """What ``GET /api/health`` reports under ``store``: :meth:`describe` plus ``state``
+        (``"ok"``, or ``"down"`` with ``last_error``) and, when up, ``latency_ms`` of one
+        :meth:`ping`. Never raises for the database's state; waits at most
+        :attr:`health_timeout` s."""
+        timeout = self.health_timeout
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ping()
+        except TimeoutError:
+            error = f"no answer within {timeout:g} s"
+        except StoreError as exc:
+            error = str(exc)
+        else:
+            latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            return {**self.describe(), "state": "ok", "latency_ms": latency_ms}
+        return {**self.describe(), "state": "down", "last_error": error}  # after: fresh stats
 
     @abc.abstractmethod
     async def ensure_room(self, name: str) -> Room:

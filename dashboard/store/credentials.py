@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from ..core.errors import DashboardError
 from .errors import StoreError
 
 #: Shortest app secret accepted; Pusher's own secrets are 20 hex digits.
@@ -44,7 +45,7 @@ class SecretsMissing(SecretsError):
     """There is no secrets file yet."""
 
 
-class WeakSecret(ValueError):
+class WeakSecret(DashboardError, ValueError):
     """A configured secret that is too short or publicly known."""
 
 

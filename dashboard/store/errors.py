@@ -9,7 +9,14 @@ bad channel names and bad messages alike.
 
 from __future__ import annotations
 
+from typing import Final
+
 from ..core.errors import DashboardError, ValidationError
+
+NUL: Final = "\x00"
+#: Every store refuses NUL in text alike (a 400 at the API): PostgreSQL text cannot hold it,
+#: and the SQLite store must not accept what the PostgreSQL one would refuse.
+NUL_REFUSED: Final = "{what} must not contain NUL characters (\\x00)"
 
 
 class StoreError(DashboardError):

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from ..core.channels import USER_CHANNEL_PREFIX, validate_channel
 from ..core.user_tokens import MAX_USER_ID_LENGTH
 from ..markup import judge_link
-from .errors import InvalidNotification, InvalidUser
+from .errors import NUL, NUL_REFUSED, InvalidNotification, InvalidUser
 
 NotificationType = Literal["info", "success", "warning", "error"]
 
@@ -164,7 +164,8 @@ def validate_link(value: object) -> str | None:
     link = judge_link(value)
     if link is None:
         raise InvalidNotification(
-            f"link must be an http:// or https:// URL or a path starting with /, got {value[:60]!r}"
+            "link must be an http:// or https:// URL or a path on this site (one /, not // "
+            f"or /\\, which browsers read as another host), got {value[:60]!r}"
         )
     if len(link) > MAX_LINK_LENGTH:
         raise InvalidNotification(
@@ -246,4 +247,14 @@ def _unicode(value: str, what: str) -> str:
     except UnicodeEncodeError:
         # Lone surrogates would fail deep inside the driver; refuse them up front.
         raise InvalidNotification(f"{what} is not valid Unicode") from None
+    if NUL in value:
+        raise InvalidNotification(NUL_REFUSED.format(what=what))
     return value
+
+
+def notification_from_row(row: tuple[Any, ...]) -> Notification:
+    """A notification from a row of ``id, user, type, title, message, link, data, created,
+    read`` (``data`` as stored: JSON text or NULL), whichever store read it."""
+    id, user, type, title, message, link, data, created, read = row
+    decoded = None if data is None else json.loads(data)
+    return Notification(id, user, type, title, message, link, decoded, created, bool(read))

@@ -27,15 +27,11 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from . import base
 from .base import Message, MessagePage, Room, Store
 from .errors import (
-    Forbidden,
-    MessageDeleted,
     NotFound,
     StoreClosed,
     StoreCorrupt,
@@ -43,6 +39,7 @@ from .errors import (
     StoreUnavailable,
     UnsupportedStore,
 )
+from .rooms import RoomMethods, changed_message
 from .sqlite_notifications import SQLiteNotifications
 from .sqlite_schema import migrate, transaction
 
@@ -65,7 +62,7 @@ def _message(row: tuple[Any, ...]) -> Message:
     return Message(id, room, user_id, user_name, text, created, edited, bool(deleted))
 
 
-class SQLiteStore(SQLiteNotifications, Store):
+class SQLiteStore(RoomMethods, SQLiteNotifications, Store):
     """Rooms, messages and notifications in one SQLite file.
 
     Args:
@@ -120,48 +117,32 @@ class SQLiteStore(SQLiteNotifications, Store):
         finally:
             executor.shutdown(wait=False)
 
-    async def ensure_room(self, name: str) -> Room:
-        return await self._run(self._ensure_room, base.validate_room(name), time.time())
+    async def ping(self) -> None:
+        await self._run(lambda: self._connection().execute("SELECT 1").fetchone())
 
-    async def list_rooms(self) -> list[Room]:
-        return await self._run(self._list_rooms)
-
-    async def add_message(self, room: str, user_id: str, user_name: str, text: str) -> Message:
-        args = (
-            base.validate_room(room),
-            base.validate_user(user_id),
-            base.validate_user(user_name, "user_name"),
-            base.validate_text(text),
-        )
-        return await self._run(self._add_message, *args, time.time())
-
-    async def edit_message(self, id: int, user_id: str, text: str) -> Message:
-        args = (base.validate_message_id(id), base.validate_user(user_id), base.validate_text(text))
-        return await self._run(self._change, *args, time.time())
-
-    async def delete_message(self, id: int, user_id: str) -> Message:
-        args = (base.validate_message_id(id), base.validate_user(user_id))
-        return await self._run(self._change, *args, None, time.time())
-
-    async def messages(
-        self, room: str, *, before: int | None = None, limit: int = base.DEFAULT_PAGE
-    ) -> MessagePage:
-        room = base.validate_room(room)
-        before_id, limit = base.validate_page(before, limit)
-        return await self._run(self._page, room, before_id, limit)
-
-    async def get_message(self, id: int) -> Message:
-        return await self._run(self._get, base.validate_message_id(id))
+    def describe(self) -> dict[str, object]:
+        # The file's name only: /api/health is open, and a full path shows the home folder
+        # (and where the secrets file lies). The startup banner shows the path.
+        return {"kind": "sqlite", "file": self.path.name}
 
     # Everything below runs on the executor thread.
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
             raise StoreClosed(f"{self!r} is not open")
-        call = functools.partial(self._translating, fn, *args)
+        call = functools.partial(self._translating, time.monotonic(), fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    def _translating(self, fn: Callable[..., T], *args: Any) -> T:
+    def _translating(self, queued: float, fn: Callable[..., T], *args: Any) -> T:
+        # Calls run one at a time, each waiting up to busy_timeout for a lock another process
+        # holds: without this, the sixth call in line would answer after 6 x busy_timeout.
+        # One that already waited that long in line gives up at once, with nothing written.
+        waited = time.monotonic() - queued
+        if waited > self.busy_timeout:
+            raise StoreUnavailable(
+                f"{self.path} is busy: this call waited {waited:.1f} s for the calls before "
+                "it; retry later"
+            )
         try:
             return fn(*args)
         except sqlite3.Error as exc:
@@ -256,15 +237,7 @@ class SQLiteStore(SQLiteNotifications, Store):
         """Edit (``text`` given) or soft-delete (``text=None``) one message as ``user_id``."""
         conn = self._connection()
         with transaction(conn):
-            old = self._get(id)
-            if old.user_id != user_id:
-                raise Forbidden(f"only the author may change message {id}")
-            if old.deleted:
-                raise MessageDeleted(f"message {id} was deleted")
-            if text is None:
-                new = replace(old, text="", deleted=True)
-            else:
-                new = replace(old, text=text, edited=now)
+            new = changed_message(self._get(id), user_id, text, now)
             conn.execute(
                 "UPDATE messages SET text = ?, edited = ?, deleted = ? WHERE id = ?",
                 (new.text, new.edited, new.deleted, id),

@@ -11,29 +11,20 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, TypeVar
 
 from . import base
 from .errors import Forbidden, NotFound
+from .notification_methods import NotificationMethods
 from .notifications import (
     BROADCAST,
     Notification,
     NotificationPage,
     ReadAll,
-    encode_data,
-    validate_body,
-    validate_link,
-    validate_notification_id,
-    validate_recipient,
-    validate_title,
-    validate_type,
+    notification_from_row,
 )
 from .sqlite_schema import transaction
-
-T = TypeVar("T")
 
 _COLUMNS = "n.id, n.user, n.type, n.title, n.message, n.link, n.data, n.created"
 _VISIBLE = "(n.user = :user OR n.user = '*')"
@@ -41,12 +32,6 @@ _READ = (
     "(n.id <= :mark OR EXISTS (SELECT 1 FROM notification_reads r "
     "WHERE r.user = :user AND r.notification = n.id))"
 )
-
-
-def _notification(row: tuple[Any, ...]) -> Notification:
-    id, user, type, title, message, link, data, created, read = row
-    decoded = None if data is None else json.loads(data)
-    return Notification(id, user, type, title, message, link, decoded, created, bool(read))
 
 
 @contextlib.contextmanager
@@ -60,60 +45,12 @@ def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
             conn.execute("COMMIT")
 
 
-class SQLiteNotifications:
-    """Mixed into :class:`~dashboard.store.SQLiteStore`, which provides the two hooks below."""
+class SQLiteNotifications(NotificationMethods):
+    """The queries :class:`NotificationMethods` runs, mixed into
+    :class:`~dashboard.store.SQLiteStore`, which provides ``_run`` and ``_connection``."""
 
-    # Provided by SQLiteStore.
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+    def _connection(self) -> sqlite3.Connection:  # provided by SQLiteStore
         raise NotImplementedError
-
-    def _connection(self) -> sqlite3.Connection:
-        raise NotImplementedError
-
-    async def add_notification(
-        self,
-        user: str,
-        type: str,
-        title: str,
-        message: str = "",
-        link: str | None = None,
-        data: Any = None,
-    ) -> Notification:
-        args = (
-            validate_recipient(user),
-            validate_type(type),
-            validate_title(title),
-            validate_body(message),
-            validate_link(link),
-            encode_data(data),
-        )
-        return await self._run(self._n_add, *args, time.time())
-
-    async def notifications(
-        self,
-        user_id: str,
-        *,
-        unread_only: bool = False,
-        before: int | None = None,
-        limit: int = base.DEFAULT_PAGE,
-    ) -> NotificationPage:
-        user_id = base.validate_user(user_id)
-        before_id, limit = base.validate_page(before, limit)
-        return await self._run(self._n_page, user_id, bool(unread_only), before_id, limit)
-
-    async def get_notification(self, id: int, user_id: str) -> Notification:
-        args = (validate_notification_id(id), base.validate_user(user_id))
-        return await self._run(self._n_get, *args)
-
-    async def mark_notification_read(self, id: int, user_id: str) -> Notification:
-        args = (validate_notification_id(id), base.validate_user(user_id))
-        return await self._run(self._n_mark_read, *args)
-
-    async def mark_all_notifications_read(self, user_id: str) -> ReadAll:
-        return await self._run(self._n_mark_all, base.validate_user(user_id))
-
-    async def unread_notification_count(self, user_id: str) -> int:
-        return await self._run(self._n_count, base.validate_user(user_id))
 
     # Everything below runs on the executor thread.
 
@@ -171,7 +108,7 @@ class SQLiteNotifications:
                 {"user": user, "mark": mark, "before": before, "limit": limit + 1},
             ).fetchall()
             unread = self._n_unread(conn, user, mark)
-        page = [_notification(row) for row in rows[:limit]]
+        page = [notification_from_row(row) for row in rows[:limit]]
         more = len(rows) > limit
         return NotificationPage(page, page[-1].id if more else None, unread)
 
@@ -185,7 +122,7 @@ class SQLiteNotifications:
         ).fetchone()
         if row is None:
             raise NotFound(f"no notification with id {id}")
-        notification = _notification(row)
+        notification = notification_from_row(row)
         if notification.user not in (user, BROADCAST):
             raise Forbidden(f"notification {id} belongs to another user")
         return notification

@@ -9,7 +9,9 @@ components run against an in-kernel hub and a remote server alike.
 from .ai_chat import AIChat
 from .chart import LiveChart
 from .chat_room import ChatRoom
+from .lifecycle import on_session_end
 from .live_feed import LiveFeed, format_event
+from .notebook import notebook_extension
 from .notifications import NotificationCenter
 from .presence import PresenceList
 from .session import NamePicker
@@ -29,4 +31,6 @@ __all__ = [
     "StreamSource",
     "TypingIndicator",
     "format_event",
+    "notebook_extension",
+    "on_session_end",
 ]

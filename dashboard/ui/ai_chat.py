@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from html import escape
 from typing import Any
 
@@ -27,9 +29,15 @@ import param
 from ..ai.base import MAX_MESSAGES, MAX_TOTAL_CHARS, ChatMessage, Provider, ProviderError
 from ..core.ai_stream import RenderPacer
 from ..markup import markdown_literal
+from .component import Component
+from .lifecycle import on_session_end
 from .markdown_chat import MarkdownChatInterface
+from .tasks import Scheduled, call_on, owner_loop, running_loop, schedule
 
 log = logging.getLogger(__name__)
+
+#: Seconds :meth:`AIChat.stop` waits for a stopped answer to wind down.
+STOP_TIMEOUT = 5.0
 
 _CSS = """
 .dashboard-ai-label { font-size: 0.85em; color: #475569; }
@@ -38,7 +46,7 @@ _CSS = """
 """
 
 
-class AIChat(pn.viewable.Viewer):
+class AIChat(Component):
     """Ask a model; the answer streams in place, at most ``max_renders_per_second`` updates.
 
     While an answer streams the input is disabled and Panel's Stop button replaces Send;
@@ -63,7 +71,12 @@ class AIChat(pn.viewable.Viewer):
     max_renders_per_second = param.Number(
         default=30.0, bounds=(1.0, 120.0), doc="Upper bound on answer updates per second."
     )
-    height = param.Integer(default=480, bounds=(200, None), doc="Height in pixels.")
+    height = param.Integer(
+        default=480,
+        bounds=(200, None),
+        allow_None=True,
+        doc="Height in pixels (the messages scroll inside); None to size by the layout.",
+    )
     streaming = param.Boolean(default=False, doc="Whether an answer is streaming (read only).")
     error = param.String(default="", doc="Why the last answer failed; empty after a success.")
     renders = param.Integer(default=0, doc="Answer updates sent so far (read only).")
@@ -74,7 +87,11 @@ class AIChat(pn.viewable.Viewer):
         super().__init__(**params)
         self._failed: set[int] = set()
         self._turns = 0
-        self._turn_done = asyncio.Event()
+        # Who waits for the end of an answer: (their loop, their future), from any thread.
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._waiters_lock = threading.Lock()
+        self._answer_task: asyncio.Task[Any] | None = None
+        self._forget_session: Callable[[], None] = _nothing
         self.label = pn.pane.HTML(
             self._label_html(), stylesheets=[_CSS], sizing_mode="stretch_width"
         )
@@ -87,11 +104,11 @@ class AIChat(pn.viewable.Viewer):
             show_clear=True,
             show_stop=True,
             callback_exception="summary",
-            height=self.height,
-            sizing_mode="stretch_width",
+            # Fills what the component's height leaves below the label.
+            sizing_mode="stretch_both",
             css_classes=["dashboard-ai-chat"],
         )
-        self._layout = pn.Column(self.label, self.interface, sizing_mode="stretch_width")
+        self._layout = pn.Column(self.label, self.interface)
 
     def __panel__(self) -> pn.Column:
         return self._layout
@@ -152,19 +169,50 @@ class AIChat(pn.viewable.Viewer):
         return self.answer
 
     async def wait(self, after: int | None = None) -> None:
-        """Wait until answer number ``after + 1`` is over (by default the next one)."""
+        """Wait until answer number ``after + 1`` is over (by default the next one), from any
+        thread's loop."""
         target = (self._turns if after is None else after) + 1
+        loop = asyncio.get_running_loop()
         while self._turns < target:
-            self._turn_done.clear()
-            await self._turn_done.wait()
+            waiter = loop.create_future()
+            with self._waiters_lock:
+                self._waiters.append((loop, waiter))
+            if self._turns >= target:  # ended between the check and the registration
+                break
+            await waiter
 
-    def stop(self) -> bool:
-        """Abort the answer that is streaming, as the Stop button does.
+    def stop_answer(self) -> bool:
+        """Abort the answer that is streaming, as the Stop button does: the text so far stays.
+
+        Safe from any thread: the answer's task is stopped on the loop it runs on.
 
         Returns:
             Whether an answer was stopped.
         """
-        return bool(self.interface.stop())
+        task = self._answer_task
+        if task is None or task.done():
+            return False
+        loop = task.get_loop()
+        if loop is running_loop() or loop.is_closed():
+            return bool(self.interface.stop())
+        loop.call_soon_threadsafe(self.interface.stop)
+        return True
+
+    async def start(self) -> None:
+        """Nothing to open (the provider connects per question); in a served session, have
+        :meth:`stop` run when the browser leaves."""
+        self._forget_session = on_session_end(self.stop)
+
+    async def stop(self) -> None:
+        """Abort an answer that is streaming and wait until it has ended (its upstream request
+        closed). Idempotent; the chat stays usable. The provider belongs to the caller."""
+        self._forget_session()
+        self._forget_session = _nothing
+        if self.stop_answer() or self.streaming:
+            with contextlib.suppress(asyncio.TimeoutError):
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    while self.streaming:
+                        await self.wait()
 
     def retry(self) -> None:
         """Ask the last question again (the Rerun button)."""
@@ -178,42 +226,68 @@ class AIChat(pn.viewable.Viewer):
     # -- the callback --------------------------------------------------------------------
 
     async def _respond(self, contents: Any, user: str, instance: Any) -> AsyncIterator[str]:
+        # Panel runs this callback wherever the Enter or Send event was handled: in a Jupyter
+        # kernel, a subshell thread with its own loop. The provider's stream is read on the loop
+        # that owns its connection (dashboard.ui.tasks); chunks come back through a list and
+        # thread-safe wake-ups.
         provider: Provider = self.provider
-        chunks = provider.stream(self.history)
+        here = asyncio.get_running_loop()
+        history = self.history
         received: list[str] = []
-        arrived = asyncio.Event()
+        failures: list[BaseException] = []
+        arrived, finished = asyncio.Event(), asyncio.Event()
 
         async def read() -> None:
+            chunks = provider.stream(history)
             try:
                 async for chunk in chunks:
                     received.append(chunk)
-                    arrived.set()
+                    call_on(here, arrived.set)
+            except Exception as exc:  # shown in the answer; anything else is a bug, logged
+                failures.append(exc)
             finally:
-                await _aclose(chunks)  # a cancelled read closes the upstream request
-                arrived.set()
+                try:
+                    await _aclose(chunks)  # a cancelled read closes the upstream request
+                finally:
+                    call_on(here, finished.set)
+                    call_on(here, arrived.set)
 
-        reader = asyncio.ensure_future(read())
-        loop = asyncio.get_running_loop()
+        reader = schedule(read(), owner_loop(provider))
         pacer = RenderPacer(self.max_renders_per_second)
         text = ""
-        reply = None
+        reply: Any = None
+
+        def dropped_cursor() -> None:
+            # A stopped answer's callback cannot yield again: drop the cursor by hand.
+            if reply is not None and not finished.is_set():
+                reply.object = text + "".join(received)
+
+        turn = _Turn(self, reader, dropped_cursor)
+        task = asyncio.current_task()
+        if task is not None:
+            # Stop cancels this task. When it is cancelled while Panel handles a yielded chunk,
+            # this generator is left suspended at its yield and its `finally` runs only when it
+            # is collected: the turn must end with the task instead (input unlocked at once).
+            self._answer_task = task
+            task.add_done_callback(lambda _task: turn.end())
         self.param.update(streaming=True, error="")
         try:
             yield self.cursor  # the answer's message appears at once, with the cursor
             reply = instance.objects[-1]
-            while not reader.done():
+            while not finished.is_set():
                 await arrived.wait()
                 # Tokens that arrive during the pause are coalesced into the next render.
-                await asyncio.sleep(pacer.delay(loop.time()))
+                await asyncio.sleep(pacer.delay(here.time()))
                 arrived.clear()
                 text += "".join(received)
                 received.clear()
-                if not reader.done():
-                    pacer.rendered(loop.time())
+                if not finished.is_set():
+                    pacer.rendered(here.time())
                     self.renders += 1
                     yield text + self.cursor
             text += "".join(received)
-            failure = None if reader.cancelled() else reader.exception()
+            received.clear()
+            failure = failures[0] if failures else None
             if failure is not None:
                 self._failed.add(id(reply))
                 if not isinstance(failure, ProviderError):
@@ -226,16 +300,12 @@ class AIChat(pn.viewable.Viewer):
                 self.renders += 1
                 yield text
         finally:
-            if not reader.done():
-                reader.cancel()  # stopped: the reader's finally closes the upstream stream
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reader
-                if reply is not None:
-                    # The cancelled callback cannot yield again: drop the cursor by hand.
-                    reply.object = text + "".join(received)
-            self.streaming = False
-            self._turns += 1
-            self._turn_done.set()
+            if not finished.is_set():
+                turn.end()  # stopped: the reader's finally closes the upstream stream
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(STOP_TIMEOUT):
+                        await finished.wait()
+            turn.end()
 
     # -- widgets -------------------------------------------------------------------------
 
@@ -257,6 +327,40 @@ class AIChat(pn.viewable.Viewer):
         self.label.object = self._label_html()
 
 
+class _Turn:
+    """One answer's end, which comes once: from the callback's ``finally``, or with its task
+    when Stop cancels it while Panel holds the stream (see ``AIChat._respond``)."""
+
+    def __init__(self, chat: AIChat, reader: Scheduled, dropped_cursor: Callable[[], None]):
+        self._chat = chat
+        self._reader = reader
+        self._dropped_cursor = dropped_cursor
+        self._ended = False
+
+    def end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        chat = self._chat
+        self._dropped_cursor()
+        if not self._reader.done():
+            if isinstance(self._reader, asyncio.Task):
+                call_on(self._reader.get_loop(), self._reader.cancel)
+            else:
+                self._reader.cancel()
+        chat.streaming = False
+        chat._turns += 1
+        with chat._waiters_lock:
+            waiters, chat._waiters = chat._waiters, []
+        for loop, waiter in waiters:
+            call_on(loop, functools.partial(_resolve, waiter))
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _with_error(text: str, message: str) -> str:
     """The answer so far and the failure's reason, shown as written (no Markdown in it)."""
     prefix = f"{text}\n\n" if text.strip() else ""
@@ -268,3 +372,7 @@ async def _aclose(chunks: AsyncIterator[str]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+def _nothing() -> None:
+    pass

@@ -22,6 +22,8 @@ from ..client.connection import UserConnection
 from ..client.inbox import Inbox
 from ..core.errors import DashboardError
 from ..store.notifications import Notification
+from .component import Component
+from .lifecycle import on_session_end
 from .notification_render import (
     BADGE_CSS,
     NOTIFICATION_CSS,
@@ -30,7 +32,7 @@ from .notification_render import (
     toast_text,
 )
 from .source import RenderThrottle
-from .tasks import BackgroundTasks
+from .tasks import BackgroundTasks, owner_loop
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ _DROPDOWN_CSS = """
 """
 
 
-class NotificationCenter(pn.viewable.Viewer):
+class NotificationCenter(Component):
     """A bell with the unread count; opening it shows the newest notifications.
 
     Each notification that arrives while the page is open also pops up as a toast of its type
@@ -64,6 +66,12 @@ class NotificationCenter(pn.viewable.Viewer):
 
     connection = param.ClassSelector(
         class_=UserConnection, doc="The user's connection; their inbox is shown."
+    )
+    sizing_mode = param.Selector(
+        default=None,
+        objects=Component.param.sizing_mode.objects,
+        allow_None=True,
+        doc="How the component sizes itself; by default as wide as the bell (a page header).",
     )
     toasts = param.ClassSelector(
         class_=NotificationAreaBase,
@@ -92,6 +100,7 @@ class NotificationCenter(pn.viewable.Viewer):
         self._rows: dict[int, tuple[pn.Row, pn.pane.HTML, pn.widgets.Button]] = {}
         self._tasks = BackgroundTasks()
         self._unlisten: list[Callable[[], None]] = []
+        self._forget_session: Callable[[], None] = lambda: None
         self._throttle = RenderThrottle(self._render, 5.0, document=lambda: pn.state.curdoc)
         self.bell = pn.widgets.Toggle(
             label="🔔", value=self.open, width=48, css_classes=["dashboard-bell"]
@@ -116,7 +125,7 @@ class NotificationCenter(pn.viewable.Viewer):
             css_classes=["dashboard-notification-list"],
         )
         self.bell.link(self, value="open", bidirectional=True)
-        self.mark_all.on_click(lambda _event: self._tasks.spawn(self.mark_all_read()))
+        self.mark_all.on_click(lambda _event: self._spawn(self.mark_all_read()))
         self._layout = pn.Column(pn.Row(self.bell, self.badge), self.panel)
 
     def __panel__(self) -> pn.Column:
@@ -130,8 +139,10 @@ class NotificationCenter(pn.viewable.Viewer):
         return list(self.inbox.items.values()) if self.inbox is not None else []
 
     async def start(self) -> None:
-        """Read the inbox and follow it live. Failures show in :attr:`error`."""
+        """Read the inbox and follow it live. Failures show in :attr:`error`. In a served
+        session it stops by itself when the browser leaves."""
         assert self.connection is not None
+        self._forget_session = on_session_end(self.stop)
         try:
             self.inbox = await self.connection.inbox()
         except DashboardError as exc:
@@ -142,9 +153,12 @@ class NotificationCenter(pn.viewable.Viewer):
             self.inbox.on_new(self._toast),
         ]
         self._render()
-        self._tasks.spawn(self._tick())
+        self._spawn(self._tick())
 
     async def stop(self) -> None:
+        """Stop following the inbox (the connection stays open: its owner closes it).
+        Idempotent."""
+        self._forget_session()
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten = []
@@ -194,9 +208,14 @@ class NotificationCenter(pn.viewable.Viewer):
 
     def _mark_read_on_click(self, id: int) -> Callable[[object], None]:
         def on_click(_event: object) -> None:
-            self._tasks.spawn(self.mark_read(id))
+            self._spawn(self.mark_read(id))
 
         return on_click
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        # Buttons may be clicked on another thread than the connection's (a Jupyter kernel's
+        # subshell): the work runs on the connection's loop (dashboard.ui.tasks).
+        self._tasks.spawn(coroutine, owner_loop(self.connection))
 
     def _toast(self, notification: Notification) -> None:
         if self.toasts is None:

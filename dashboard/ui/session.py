@@ -5,17 +5,14 @@ configured, else the display name the visitor picked (the signed ``dashboard_use
 else a guest identity that lives as long as the session. :class:`NamePicker` lets a guest pick
 a name: the browser posts it to ``/api/identity``, which sets the cookie, and reloads.
 
-A closed tab ends its Bokeh session only after ``unused_session_lifetime`` (15 s by default,
-checked every 17 s). Presence must not lag that much, so :func:`when_browser_leaves` watches
-the session's connection count and reports a departure within about a second.
+When the viewer leaves, :func:`~dashboard.ui.lifecycle.on_session_end` tells within about a
+second (not when Bokeh reaps the session, 15-30 s later).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import replace
 from html import escape
 from typing import Any
@@ -31,11 +28,6 @@ from ..core.user_tokens import (
     verify_user_token,
 )
 from .component import Component
-from .source import session_detached
-from .tasks import BackgroundTasks
-
-#: Seconds between two looks at whether the browser is still connected.
-LEAVE_POLL_INTERVAL = 0.5
 
 
 def viewer_identity(secret: str) -> UserIdentity | None:
@@ -69,39 +61,6 @@ def guest_identity() -> UserIdentity:
     """A fresh identity for an anonymous visitor, valid for one session."""
     suffix = secrets.token_hex(3)
     return UserIdentity(f"guest-{suffix}", f"Guest {suffix}", guest=True)
-
-
-def when_browser_leaves(callback: Callable[[], Any]) -> Callable[[], None]:
-    """Call ``callback()`` once the current session's browser has disconnected.
-
-    Call it from ``pn.state.onload`` (the browser is connected by then). ``callback`` may be
-    a coroutine function. Outside a served session (a notebook, a script) there is no
-    browser connection to watch, and nothing is watched.
-
-    Returns:
-        A function that stops watching without calling ``callback``.
-    """
-    document = pn.state.curdoc
-    if document is None or document.session_context is None:
-        return lambda: None
-
-    async def watch() -> None:
-        # Polled: Bokeh offers no hook for "the last connection of this session closed".
-        while not session_detached(document):  # noqa: ASYNC110
-            await asyncio.sleep(LEAVE_POLL_INTERVAL)
-        result = callback()
-        if asyncio.iscoroutine(result):
-            await result
-
-    task = _WATCHERS.spawn(watch())
-
-    def stop() -> None:
-        task.cancel()
-
-    return stop
-
-
-_WATCHERS = BackgroundTasks()
 
 
 class NamePicker(Component):

@@ -11,7 +11,6 @@ arrive, a component renders at most ``max_per_second`` times.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import math
@@ -27,6 +26,7 @@ from ..core.connection import ConnectionState, ConnectionStatus, EventStream
 from ..core.cursor import Reset
 from ..core.events import Event
 from .component import Component
+from .lifecycle import on_session_end, session_detached
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +55,9 @@ class StreamSource(param.Parameterized):
 
         source = StreamSource(HubStream(hub, ["metrics"]))
         unsubscribe = source.subscribe(lambda events: print(len(events)))
-        source.start()  # in a served session: pn.state.onload(source.start)
+        await source.start()  # in a served session: pn.state.onload(source.start)
         ...
-        await source.stop()
+        await source.stop()      # a served session's source also stops when the browser leaves
     """
 
     status = param.ClassSelector(
@@ -84,7 +84,7 @@ class StreamSource(param.Parameterized):
         self._flush_handle: asyncio.Handle | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
-        self._closing: asyncio.Task[None] | None = None
+        self._forget_session: Callable[[], None] = lambda: None
         self.status = stream.status
         self._unwatch: Callable[[], None] | None = stream.watch_status(self._on_status)
         watch_resets = getattr(stream, "watch_resets", None)
@@ -113,58 +113,33 @@ class StreamSource(param.Parameterized):
 
         return unsubscribe
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Start consuming on the running event loop. Idempotent.
 
-        Call it where a loop runs: from ``pn.state.onload`` in a served session, or from a
-        notebook cell (the kernel runs one).
+        Await it where a loop runs: ``pn.state.onload(source.start)`` in a served session (or
+        under ``panel serve``), a notebook cell, a coroutine. In a served session the source
+        stops by itself when the browser leaves (:func:`~dashboard.ui.session.on_session_end`).
 
         Raises:
-            RuntimeError: after :meth:`stop`, or when no event loop is running.
+            RuntimeError: after :meth:`stop`.
         """
         if self._stopped:
             raise RuntimeError("this StreamSource was stopped; create a new one")
         if self._task is not None:
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise RuntimeError(
-                "StreamSource.start() needs a running event loop: call it from "
-                "pn.state.onload, a notebook cell or a coroutine"
-            ) from None
-        self._task = loop.create_task(self._run(), name="dashboard-stream-source")
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="dashboard-stream-source"
+        )
         self.running = True
+        self._forget_session = on_session_end(self.stop)
 
-    def stop(self) -> asyncio.Future[None] | concurrent.futures.Future[None]:
-        """Cancel the consuming task and close the stream. Idempotent.
-
-        Safe from any thread and from synchronous callbacks such as
-        ``pn.state.on_session_destroyed``. On the source's own loop it returns a task, so
-        ``await source.stop()`` waits until the stream is closed.
-        """
-        loop = self._task.get_loop() if self._task is not None else None
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not None and (loop is None or loop is running):
-            # Keep a reference: the loop holds tasks only weakly.
-            self._closing = running.create_task(self.aclose())
-            return self._closing
-        if loop is not None and not loop.is_closed():
-            return asyncio.run_coroutine_threadsafe(self.aclose(), loop)
-        # Never started and no loop at hand: nothing runs, so closing cannot race anything.
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        asyncio.run(self.aclose())
-        future.set_result(None)
-        return future
-
-    async def aclose(self) -> None:
-        """Like :meth:`stop`, awaited: returns once the stream is closed."""
+    async def stop(self) -> None:
+        """Cancel the consuming task and close the stream; returns once it is closed.
+        Idempotent, and safe before :meth:`start`."""
         if self._stopped:
             return
         self._stopped = True
+        self._forget_session()
         if self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
@@ -186,6 +161,9 @@ class StreamSource(param.Parameterized):
         if final.state is not ConnectionState.CLOSED:
             final = ConnectionStatus(ConnectionState.CLOSED, final.retries, final.last_error)
         self.status = final
+
+    #: ``contextlib.aclosing(source)`` and other closers call this name.
+    aclose = stop
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -330,16 +308,6 @@ class RenderThrottle:
             self._render()
         except Exception:
             logger.exception("render failed")
-
-
-def session_detached(document: Document | None) -> bool:
-    """Whether ``document`` belongs to a server session that no browser is connected to.
-
-    Writing to such a session only logs "Failed sending message as connection was closed".
-    """
-    context = getattr(document, "session_context", None)
-    session = getattr(context, "session", None)
-    return session is not None and getattr(session, "connection_count", 1) == 0
 
 
 def run_in_document(document: Document | None, callback: Callable[[], None]) -> None:

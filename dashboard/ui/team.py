@@ -3,13 +3,14 @@ notification center and the assistant, with one life cycle.
 
 A :class:`Viewer` says who is looking (their :class:`~dashboard.client.UserConnection`) and
 what answers their questions; :class:`TeamPanel` builds the components for them, joins when
-the browser has loaded the page and leaves as soon as it goes.
+the browser has loaded the page (``await start()``) and leaves as soon as it goes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import panel as pn
@@ -20,11 +21,11 @@ from ..client.connection import UserConnection
 from ..core.errors import DashboardError
 from .ai_chat import AIChat
 from .chat_room import ChatRoom
+from .lifecycle import on_session_end
 from .notification_render import TYPE_STYLES
 from .notifications import NotificationCenter
 from .presence import PresenceList
-from .session import NamePicker, when_browser_leaves
-from .tasks import BackgroundTasks
+from .session import NamePicker
 
 log = logging.getLogger(__name__)
 
@@ -93,25 +94,35 @@ class TeamPanel:
         self.presence = PresenceList()
         # Panel's login fixes the name; otherwise the visitor may pick one.
         self.name = NamePicker(guest=viewer.guest, editable=not pn.state.user)
-        self.chat = ChatRoom(connection=viewer.connection, room="lobby", height=300)
+        self.chat = ChatRoom(connection=viewer.connection, room="lobby", timeline_height=300)
         self.notifications = NotificationCenter(
             connection=viewer.connection, toasts=self.toasts, dropdown=True
         )
         self.assistant = AIChat(provider=viewer.assistant, height=420) if viewer.assistant else None
-        self._tasks = BackgroundTasks()
+        self._started = False
+        self._stopped = False
+        self._forget_session: Callable[[], None] = lambda: None
 
-    def start(self) -> None:
-        """Join presence, the chat and the inbox (call it on load); leave when the browser
-        goes, within about a second rather than when Bokeh reaps the session."""
-        when_browser_leaves(self.stop)
+    async def start(self) -> None:
+        """Join presence, the chat and the inbox (``pn.state.onload(team.start)``). In a served
+        session everything is left when the browser goes, within about a second rather than
+        when Bokeh reaps the session (:func:`~dashboard.ui.lifecycle.on_session_end`)."""
+        if self._started:
+            return
+        self._started = True
+        self._forget_session = on_session_end(self.stop)
         if self.viewer.adopt:
             self.name.adopt(self.viewer.adopt)
-        self._tasks.spawn(self._join())
+        await self._join()
 
-    def stop(self) -> None:
-        """Stop the components' own tasks and close the connection (leaving every channel).
-        Idempotent: it runs when the browser leaves and again when the session ends."""
-        self._tasks.spawn(self._leave())
+    async def stop(self) -> None:
+        """Stop the components and close the connection (leaving every channel) and the
+        assistant's provider. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._forget_session()
+        await self._leave()
 
     async def _join(self) -> None:
         try:
@@ -124,7 +135,7 @@ class TeamPanel:
 
     async def _leave(self) -> None:
         if self.assistant is not None:
-            self.assistant.stop()  # an answer still streaming stops its upstream request
+            await self.assistant.stop()  # an answer still streaming stops its upstream request
         await self.notifications.stop()
         await self.chat.stop()
         await self.connection.aclose()

@@ -11,6 +11,7 @@ import panel as pn
 import param
 
 from ..core.typing import TYPING_TIMEOUT, TypingTracker, typing_text
+from .component import Component
 
 #: Names longer than this are cut (with "…") so one user cannot push the line off screen.
 MAX_NAME_LENGTH = 40
@@ -35,7 +36,7 @@ def render_typing(text: str) -> str:
     return f'<div class="dashboard-typing" aria-live="polite">{html.escape(text)}</div>'
 
 
-class TypingIndicator(pn.viewable.Viewer):
+class TypingIndicator(Component):
     """Shows who is typing: ``"Ada is typing…"``, ``"Ada and Bob are typing…"``,
     ``"3 people are typing…"``.
 
@@ -66,15 +67,14 @@ class TypingIndicator(pn.viewable.Viewer):
     )
 
     def __init__(self, **params: Any) -> None:
+        params.setdefault("margin", (0, 5))
         super().__init__(**params)
         self._tracker = TypingTracker(self.timeout)
         self._timer: asyncio.TimerHandle | None = None
         self._pane = pn.pane.HTML(
             render_typing(self.text),
-            sizing_mode="stretch_width",
             css_classes=["dashboard-typing-pane"],
             stylesheets=[_CSS],
-            margin=(0, 5),
         )
 
     def __panel__(self) -> pn.viewable.Viewable:

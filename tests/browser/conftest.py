@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -31,8 +32,10 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture
-async def browser():
+@contextlib.asynccontextmanager
+async def headless_chromium() -> AsyncIterator:
+    """Debian's Chromium, headless, driven by playwright; skips (fails under CI=true) when
+    either is missing."""
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         skip_or_fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     try:
@@ -47,6 +50,25 @@ async def browser():
             yield browser
         finally:
             await browser.close()
+
+
+def requests_elsewhere(page: Any, base_url: str) -> list[str]:
+    """The URLs of every request ``page`` makes anywhere but ``base_url`` (``data:`` and
+    ``blob:`` aside), filled as it goes: a page that works offline leaves it empty."""
+    elsewhere: list[str] = []
+
+    def seen(request: Any) -> None:
+        if not request.url.startswith((base_url, "data:", "blob:")):
+            elsewhere.append(request.url)
+
+    page.on("request", seen)
+    return elsewhere
+
+
+@pytest.fixture
+async def browser():
+    async with headless_chromium() as browser:
+        yield browser
 
 
 @contextlib.asynccontextmanager

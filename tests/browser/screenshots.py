@@ -54,7 +54,8 @@ async def main() -> None:
             question = ada.locator("textarea").first
             await question.fill("What is this dashboard doing?")
             await question.press("Enter")
-            await ada.locator(".message", has_text="This dashboard").first.wait_for(timeout=TIMEOUT)
+            answer = ada.locator(".message", has_text="shows live events as they happen")
+            await answer.first.wait_for(timeout=TIMEOUT)
             await asyncio.sleep(8)  # the demo model types at a reading pace; the charts fill
             headers = {"Authorization": f"Bearer {BROWSER_TOKEN}"}
             body = {"user": "*", "type": "warning", "title": "Maintenance at 18:00"}

@@ -6,20 +6,12 @@ import asyncio
 import socket
 import sys
 
-from tests.browser.conftest import BROWSER_TOKEN
+from tests.browser.conftest import BROWSER_TOKEN, requests_elsewhere
 
 
 async def test_dashboard_renders_offline_and_updates_live(browser, served_dashboard):
     page = await browser.new_page(viewport={"width": 1400, "height": 900})
-    external = []
-    page.on(
-        "request",
-        lambda request: (
-            external.append(request.url)
-            if not request.url.startswith((served_dashboard, "data:", "blob:"))
-            else None
-        ),
-    )
+    external = requests_elsewhere(page, served_dashboard)
     await page.goto(f"{served_dashboard}/")
 
     badge = page.locator(".connection-status")

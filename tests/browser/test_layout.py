@@ -239,6 +239,14 @@ async def test_on_a_phone_every_panel_gets_the_screens_width(browser, served_das
     assert min(shown[".live-feed-entry"]) > 250, shown  # a line of text, not a letter a line
     assert min(shown["textarea"]) >= 300, shown  # the whole "Send a message"
 
+    # The AI chat's Send, at the end of the page, is tapped as a person does: the link badge
+    # (fixed in the bottom corner) must not cover it.
+    await page.locator("textarea").last.fill("What is this dashboard doing?")
+    await page.get_by_role("button", name="Send").last.click(timeout=10_000)
+    await expect(page.get_by_text("shows live events as they happen").first).to_be_visible(
+        timeout=TIMEOUT
+    )
+
     await page.locator("#sidebar-toggle").click()  # the drawer opens over the page
     # Open, not still sliding in (Bootstrap ignores a hide while it moves).
     await expect(sidebar).to_have_class(OPEN)
@@ -292,7 +300,8 @@ async def test_the_ai_chat_is_drawn_opaque_and_its_label_reads(browser, served_d
     box = page.locator("textarea").first
     await box.fill("What is this dashboard doing?")
     await box.press("Enter")
-    answer = page.locator(".message", has_text="This dashboard")
+    # Not "This dashboard": has_text ignores case, so the question itself would match.
+    answer = page.locator(".message", has_text="shows live events as they happen")
     await answer.first.wait_for(timeout=TIMEOUT)
     messages = page.locator(".message")
     assert await messages.count() >= 2  # the question and the answer

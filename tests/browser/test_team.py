@@ -6,7 +6,7 @@ import asyncio
 
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import dashboard_serve
+from tests.browser.conftest import dashboard_serve, requests_elsewhere
 
 TIMEOUT = 30_000  # ms; the first page load compiles Panel's bundles
 
@@ -90,7 +90,13 @@ async def test_a_panel_login_is_the_viewer_everywhere(browser, tmp_path):
     async with dashboard_serve("--basic-auth", str(users), "--no-demo") as url:
         context = await browser.new_context(viewport={"width": 1400, "height": 1000})
         page = await context.new_page()
+        outside = requests_elsewhere(page, url)
         await page.goto(f"{url}/")
+        # The login page's logo and icon come from the server itself, not Panel's CDN.
+        logo = page.locator("img#logo")
+        await expect(logo).to_be_visible(timeout=TIMEOUT)
+        assert await logo.evaluate("(img) => img.complete && img.naturalWidth > 0")
+        assert outside == []
         await page.locator("input[name=username]").fill("ada")
         await page.locator("input[name=password]").fill("letmein")
         await page.locator("input[name=password]").press("Enter")

@@ -39,6 +39,14 @@ async def test_remote_provider_streams_the_servers_answer(server, fake):
         await provider.aclose()
 
 
+async def test_async_with_closes_the_providers_session(server, fake):
+    async with RemoteChatProvider(server.url, token(server)) as provider:
+        assert [c async for c in provider.stream(ASK)] == ["Hello", ", ", "world", "!"]
+        session = provider._session
+        assert session is not None and not session.closed
+    assert session.closed and provider._session is None
+
+
 @pytest.mark.parametrize("mode, kind", [("401", "auth"), ("broken", "upstream")])
 async def test_remote_provider_raises_the_servers_error(server, fake, mode, kind):
     fake.mode = mode

@@ -589,3 +589,12 @@ async def test_hub_event_stream_reports_fatal_errors(server: ScriptedServer) -> 
         assert "bad channel name" in (stream_.status.last_error or "")
         assert isinstance(stream_.fatal_error, SSEHTTPError)
         assert stream_.fatal_error.status == 400
+
+
+async def test_wait_open_returns_once_connected(server: ScriptedServer) -> None:
+    server.script(stream(encode_sse("one", id="1")))
+    async with subscribe(server.url()) as sub:
+        events = asyncio.ensure_future(take(aiter(sub), 1))
+        await asyncio.wait_for(sub.wait_open(), WAIT)
+        assert sub.status.state is ConnectionState.OPEN
+        assert await events == [E(data="one", id="1")]

@@ -18,6 +18,7 @@ from dashboard.core.user_tokens import (
     MalformedUserToken,
     UserIdentity,
     issue_user_token,
+    validate_name,
     verify_user_token,
 )
 
@@ -125,8 +126,41 @@ text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max
 )
 
 
-@given(user_id=text, name=st.none() | text, secret=st.text(min_size=1), ttl=st.integers(1, 10**9))
+user_ids = st.from_regex(r"[A-Za-z0-9_\-=@,.;]{1,128}", fullmatch=True)
+
+
+@given(
+    user_id=user_ids, name=st.none() | text, secret=st.text(min_size=1), ttl=st.integers(1, 10**9)
+)
 def test_round_trip_property(user_id, name, secret, ttl):
     token = issue_user_token(secret, user_id, name, ttl=ttl, now=NOW)
     assert token.isascii() and " " not in token and ";" not in token
     assert verify_user_token(secret, token, now=NOW + ttl - 1) == UserIdentity(user_id, name)
+
+
+@pytest.mark.parametrize(
+    "user_id", ["bad user!", "Ada Lovelace", "ada/1", "ada#1", "é", "a\u200bb"]
+)
+def test_a_user_id_has_a_channel_names_characters(user_id):
+    # Every user has a channel of their own, private-user-{id}: an id that cannot name one
+    # could never get a notification.
+    with pytest.raises(InvalidUserId, match="letters, digits"):
+        issue_user_token(SECRET, user_id, ttl=60, now=NOW)
+
+
+@pytest.mark.parametrize("user_id", ["ada", "ada@example.com", "guest-1f2e", "a=b,c;d.e_f"])
+def test_usual_user_ids_are_accepted(user_id):
+    token = issue_user_token(SECRET, user_id, ttl=60, now=NOW)
+    assert verify_user_token(SECRET, token, now=NOW).user_id == user_id
+
+
+@pytest.mark.parametrize("name", ["\u202eada", "ad\u202da", "a\u2066b\u2069", "x\u200f", "\u061cx"])
+def test_a_name_with_bidi_controls_is_refused(name):
+    # "\u202eada" reads as "ada" backwards, and flips the text shown after it.
+    with pytest.raises(InvalidUserId, match="bidirectional"):
+        validate_name(name)
+
+
+@pytest.mark.parametrize("name", ["Ada Lovelace", "مريم", "王小明", "Zoë 🚀"])
+def test_names_in_any_script_are_kept(name):
+    assert validate_name(name) == name

@@ -136,18 +136,23 @@ async def test_hub_stream_survives_overflow_without_loss(make_hub):
     statuses = []
     stream.watch_status(lambda status: statuses.append(status.state.value))
     received = []
+    # The consumer stalls on its first event until every publish is done, so the queue
+    # overflows whether or not a publish yields to it (a Redis publish does).
+    published = asyncio.Event()
 
     async def consume():
         async for event in stream:
+            await published.wait()
             received.append(event.data)
             if len(received) == 50:
                 await stream.aclose()
 
     consumer = asyncio.create_task(consume())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
     for i in range(50):
-        await hub.publish("a", "x", i)  # no await between publishes: the queue overflows
-    await asyncio.wait_for(consumer, 2)
+        await hub.publish("a", "x", i)
+    published.set()
+    await asyncio.wait_for(consumer, 5)
     assert received == list(range(50))
     assert "reconnecting" in statuses and statuses[-1] == "closed"
 
@@ -221,3 +226,48 @@ async def test_a_backlog_is_reported_only_when_nobody_waits(make_hub):
     sub.close()
     await hub.publish("a", "x", 5)
     assert backlogs == [1, 2]
+
+
+async def test_wait_open_then_publish_is_never_missed(make_hub):
+    # The README's example: iterate in a task, wait for the stream to open, publish.
+    for _ in range(20):
+        hub = make_hub()
+        stream = HubStream(hub, ["metrics"])
+        first: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        async def consume(stream=stream, first=first):
+            async for event in stream:
+                first.set_result(event.data)
+                return
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(stream.wait_open(), 5)
+        await stream.wait_open()  # open already: at once
+        await hub.publish("metrics", "cpu", {"value": 41.5})
+        assert await asyncio.wait_for(first, 5) == {"value": 41.5}
+        await stream.aclose()
+        await task
+
+
+async def test_wait_open_on_a_stream_closed_before_it_opened_raises(make_hub):
+    stream = HubStream(make_hub(), ["metrics"])
+    waiting = asyncio.ensure_future(stream.wait_open())
+    await asyncio.sleep(0)
+    await stream.aclose()
+    async for _ in stream:  # closed: ends at once, and says so
+        pass
+    with pytest.raises(ConnectionError, match="closed before it opened"):
+        await asyncio.wait_for(waiting, 5)
+
+
+async def test_an_uncounted_subscription_gets_events_but_is_no_occupant(make_hub):
+    hub = make_hub()
+    listener = await hub.subscribe(["alerts"], counted=False)
+    assert hub.occupied_channels() == [] and hub.subscription_count("alerts") == 0
+    client = await hub.subscribe(["alerts"])
+    assert hub.occupied_channels() == ["alerts"] and hub.subscription_count("alerts") == 1
+    await hub.publish("alerts", "alert", 1)
+    assert [event.data for event in await listener.next_batch()] == [1]
+    client.close()
+    assert hub.occupied_channels() == [] and hub.subscription_count("alerts") == 0
+    listener.close()

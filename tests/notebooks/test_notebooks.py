@@ -99,7 +99,6 @@ def test_live_feed_notebook_runs_offline_against_both_sources(dashboard_url):
     remote = re.search(r"remote dashboard: (\d+) events received, status open", text)
     assert local and int(local.group(1)) >= 5, text
     assert remote and int(remote.group(1)) >= 3, text
-    assert "stopped" in text
     assert error_outputs(notebook) == []
     # Rendered inline: the widgets' JavaScript is in the notebook, not fetched from a CDN.
     html = "".join(
@@ -118,7 +117,7 @@ def test_chat_and_presence_notebook_chats_with_a_served_dashboard(dashboard_url)
     assert "presence: 2 here: Analyst, Bob" in text, text
     assert "typing after the message: ''" in text, text
     assert "'Bob: Hi Analyst! (edited)'" in text, text
-    assert "after bob left: 1 here" in text and "closed" in text, text
+    assert "after bob left: 1 here" in text, text
     assert error_outputs(notebook) == []
     html = "".join(
         str(output.get("data", {})) for cell in notebook.cells for output in cell.get("outputs", [])
@@ -135,7 +134,6 @@ def test_ai_chat_notebook_streams_in_process_and_from_a_served_dashboard(dashboa
     assert stopped and 0 < int(stopped.group(1)) < int(local.group(1)), text
     remote = re.search(r"remote dashboard: (\d+) words from \S+", text)
     assert remote and int(remote.group(1)) > 20, text
-    assert "closed" in text
     assert error_outputs(notebook) == []
 
 
@@ -146,8 +144,10 @@ def test_notifications_notebook_sends_to_and_reads_from_a_served_dashboard(dashb
     )
     text = stream_text(notebook)
     assert re.search(r"inbox: \d+ notifications, \d+ unread", text), text
-    assert re.search(r"sent notification \d+; unread now [2-9]", text), text
-    assert "'Nightly export finished'" in text, text
+    sent = re.search(r"sent notification \d+; unread now (\d+)", text)
+    assert sent and int(sent.group(1)) >= 2, text
+    # Newest first; the demo's own broadcast alerts may arrive in between and are left out.
+    assert "received: ['Maintenance at 18:00', 'Nightly export finished']" in text, text
     assert "refused: 400: type must be one of" in text, text
-    assert "after mark all read: 0 unread" in text and "closed" in text, text
+    assert "after mark all read: 0 unread" in text, text
     assert error_outputs(notebook) == []

@@ -115,6 +115,8 @@ def alert(hub_event_severity, service="api"):
 async def test_demo_notifier_turns_severe_events_into_rate_limited_broadcasts(service, hub):
     notifier = DemoNotifier(hub, service, min_interval=0.3)
     await notifier.start()
+    # The server's own listener is no subscriber to the Pusher HTTP API.
+    assert hub.occupied_channels() == [] and hub.subscription_count("alerts") == 0
     try:
         await hub.publish("alerts", "alert", alert("warning"))  # not severe: ignored
         await hub.publish("alerts", "alert", alert("critical"))

@@ -80,7 +80,7 @@ async def test_anonymous_and_bad_tokens_get_401(http, server):
         ({"messages": [{"role": "robot", "content": "hi"}]}, 400, "invalid_messages"),
         ({"messages": []}, 400, "invalid_messages"),
         ({"messages": [{"role": "user", "content": "hi"}], "model": "x"}, 400, "unknown_field"),
-        ({"prompt": "hi"}, 400, "invalid_body"),
+        ({"prompt": "hi"}, 400, "missing_field"),
         ({"messages": [{"role": "user", "content": "x" * 8001}]}, 413, "chat_too_large"),
         ({"messages": [{"role": "user", "content": "x"}] * 65}, 413, "chat_too_large"),
     ],

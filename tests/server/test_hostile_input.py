@@ -35,6 +35,7 @@ from dashboard.ai import DemoProvider
 from dashboard.core.pusher_signatures import signed_params
 from dashboard.core.user_tokens import IDENTITY_COOKIE, IDENTITY_COOKIE_PURPOSE, issue_user_token
 from dashboard.server import DashboardServer
+from dashboard.server.limits import Limits
 from tests.processes import dashboard_process
 from tests.server.raw_wire import (
     CLOSE,
@@ -260,6 +261,7 @@ CORPUS = [
     Case("minus_infinity", b"-Infinity"),
     # Text that is not text.
     Case("lone_surrogate_name", b'{"name": "\\udfff"}'),
+    Case("bidi_override_name", b'{"name": "\\u202eada"}', only=("identity",)),
     Case("lone_surrogate_text", _text("\udfff")),
     Case("lone_high_surrogate_text", _text("a\ud800b")),
     Case("lone_surrogate_key", lambda route: _valid(route).replace(b"{", b'{"\\ud800": 1, ', 1)),
@@ -448,6 +450,9 @@ async def hostile_server(start_server) -> Callable[..., Any]:
             app_secret=SECRET,
             ai=DemoProvider(delay=0),
             basic_auth="a-password-for-everyone" if login else None,
+            # One user sends every case of a route: the per-user message limit is not what
+            # this test is about (tests/server/test_rooms_api.py is).
+            limits=Limits(messages_burst=100_000),
         )
 
     return start

@@ -137,7 +137,7 @@ async def test_a_client_that_stalls_its_body_is_disconnected(tmp_path):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         token = issue_user_token(server.ctx.app.secret, "ada")
         writer.write(
-            b"POST /api/identity HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            b"POST /api/identity HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
             + f"Authorization: Bearer {token}\r\n\r\n".encode()
             + b'{"name": '  # ...and never the rest
         )

@@ -132,7 +132,7 @@ async def test_a_display_name_cookie_is_no_login(server):
         status, answer = await request(
             session, server, "POST", "/api/rooms/lobby/messages", {"text": "x"}
         )
-        assert (status, answer["error"]) == (401, "no_identity")
+        assert (status, answer["error"]) == (401, "login_required")
         status, _ = await request(session, server, "POST", "/api/identity", {"name": "Mallory"})
         assert status == 401  # guest naming is off
 

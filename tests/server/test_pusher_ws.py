@@ -388,11 +388,11 @@ async def test_server_stop_closes_pusher_sockets_with_reconnect_code(http):
             closing = await asyncio.wait_for(ws.receive(), 3)
             assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4200
     assert srv.ctx.pusher_sockets == {} and srv.ctx.pusher_channels == {}
-    assert srv.ctx.roster.channels() == []
+    assert srv.ctx.presence.roster.channels() == []
 
 
 async def test_presence_limits_are_subscription_errors(pusher_server, connect):
-    pusher_server.ctx.roster.max_members = 1
+    pusher_server.ctx.presence.max_members = 1
     ann, bob, ann2 = await connect(), await connect(), await connect()
     assert (await ann.subscribe("presence-room", presence_data(1, "Ann")))["event"].endswith(
         "succeeded"

@@ -236,3 +236,33 @@ def test_store_errors_map_to_statuses(exc, status, code):
     assert (error.status_code, error.code) == (status, code)
     if status >= 500:
         assert "/srv/db" not in error.message  # server paths stay in the server log
+
+
+async def test_posting_and_making_rooms_are_limited_per_user(tmp_path, http):
+    from dashboard.server.limits import Limits
+
+    limits = Limits(
+        messages_burst=4, messages_per_minute=1, new_rooms_burst=2, new_rooms_per_minute=1
+    )
+    server = DashboardServer(
+        port=0, token=TOKEN, limits=limits, store=SQLiteStore(tmp_path / "limits.sqlite3")
+    )
+    await server.start()
+    try:
+        # Two new rooms, then a third is refused; posting to an existing room is not.
+        assert (await post(http, server, "one", "a"))[0] == 201
+        assert (await post(http, server, "two", "b"))[0] == 201
+        status, body, headers = await post(http, server, "three", "c")
+        assert (status, body["error"]) == (429, "rate_limited") and "new rooms" in body["message"]
+        assert int(headers["Retry-After"]) >= 1
+        assert (await post(http, server, "one", "d"))[0] == 201
+        # That made four messages: the fifth is refused; another user is not.
+        status, body, _ = await post(http, server, "one", "e")
+        assert (status, body["error"]) == (429, "rate_limited") and "chat messages" in body[
+            "message"
+        ]
+        assert (await post(http, server, "one", "f", user="bob", name="Bob"))[0] == 201
+        status, rooms, _ = await call(http, "GET", f"{server.url}/api/rooms")
+        assert sorted(room["name"] for room in rooms["rooms"]) == ["one", "two"]
+    finally:
+        await server.stop()

@@ -110,6 +110,25 @@ async def test_shutdown_ends_streams_cleanly(http):
     assert response.content.at_eof()
 
 
+async def test_shutdown_closes_idle_keep_alive_connections():
+    from dashboard.server import DashboardServer
+
+    srv = DashboardServer(port=0, token="publish-token-0123456")
+    await srv.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    try:
+        writer.write(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" not in head
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)  # the connection is now idle, kept alive
+        await asyncio.wait_for(srv.stop(), 10)
+        assert await asyncio.wait_for(reader.read(), 2) == b""  # closed by the server
+    finally:
+        writer.close()
+
+
 async def test_stalled_client_is_dropped_and_server_memory_bounded(http):
     """A client that stops reading fills its queue, gets disconnected, and can resume."""
     from dashboard.core.history import HistoryLimits

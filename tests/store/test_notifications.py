@@ -127,6 +127,15 @@ async def test_notifications_and_read_state_survive_a_reopen(make_store):
     assert d.id > c.id
 
 
+async def test_nul_inside_data_is_stored_escaped_and_refused_in_a_link(store):
+    # Data is kept as JSON text, where NUL is the escape \u0000: plain text to any store.
+    n = await store.add_notification("ada", "info", "t", data={"k\x00": "\x00"})
+    assert n.data == {"k\x00": "\x00"}
+    assert await store.get_notification(n.id, "ada") == n
+    with pytest.raises(InvalidNotification, match="link must be"):
+        await store.add_notification("ada", "info", "t", link="/a\x00b")
+
+
 LINK_OK = ["https://example.com/", "http://x.y/path?q=1#f", "/", "/reports/42?tab=1", None]
 BAD = [
     ({"title": ""}, InvalidNotification, "title"),
@@ -135,6 +144,8 @@ BAD = [
     ({"title": "x" * 201}, InvalidNotification, "limit is 200"),
     ({"message": "x" * 2001}, InvalidNotification, "limit is 2000"),
     ({"message": 3}, InvalidNotification, "message must be a string"),
+    ({"title": "a\x00b"}, InvalidNotification, "title must not contain NUL"),
+    ({"message": "\x00"}, InvalidNotification, "message must not contain NUL"),
     ({"type": "fatal"}, InvalidNotification, "type must be one of"),
     ({"link": "javascript:alert(1)"}, InvalidNotification, "link must be"),
     ({"link": "//evil.example/x"}, InvalidNotification, "link must be"),

@@ -154,6 +154,9 @@ async def test_unknown_ids_are_not_found(store):
         ("a", "u", "U", "x" * 4001, InvalidMessage),
         ("a", "u", "U", None, InvalidMessage),
         ("a", "u", "U", "lone \ud800 surrogate", InvalidMessage),
+        ("a", "u", "U", "nul \x00 inside", InvalidMessage),
+        ("a", "u\x00", "U", "hi", InvalidUser),
+        ("a", "u", "U\x00", "hi", InvalidUser),
         ("", "u", "U", "hi", InvalidChannel),
         ("has space", "u", "U", "hi", InvalidChannel),
         ("r" * 165, "u", "U", "hi", InvalidChannel),
@@ -170,6 +173,16 @@ async def test_invalid_input_is_rejected_and_nothing_is_stored(
         await store.add_message(room, user_id, user_name, text)
     assert isinstance(raised.value, ValidationError)
     assert await store.list_rooms() == []
+
+
+async def test_nul_is_refused_alike_by_every_store(store):
+    # PostgreSQL text cannot hold NUL; SQLite could, but a store must not accept what the
+    # other refuses, and the refusal must be a validation error (a 400), not a driver error.
+    message = await store.add_message("a", "u", "U", "fine")
+    for text in ("\x00", "a\x00b", "\x00" * 4000):
+        with pytest.raises(InvalidMessage, match="NUL"):
+            await store.edit_message(message.id, "u", text)
+    assert await store.get_message(message.id) == message
 
 
 async def test_limits_themselves_are_allowed(store):
@@ -214,3 +227,28 @@ async def test_closed_store_refuses_calls_and_open_close_are_idempotent(make_sto
         await store.list_rooms()
     async with store:
         assert await store.list_rooms() == []
+
+
+async def test_health_is_one_round_trip_and_down_once_closed(make_store):
+    store = await make_store()
+    report = await store.health()
+    assert report["kind"] in ("sqlite", "postgresql") and report["state"] == "ok"
+    assert 0 <= report["latency_ms"] < store.health_timeout * 1000
+    assert "password" not in str(report)
+    await store.close()
+    closed = await store.health()  # never raises for the database's state
+    assert closed["state"] == "down" and "not open" in closed["last_error"]
+
+
+async def test_health_reports_down_when_the_database_does_not_answer_in_time(
+    make_store, monkeypatch
+):
+    store = await make_store()
+    store.health_timeout = 0.2
+
+    async def hangs() -> None:
+        await asyncio.sleep(10)
+
+    monkeypatch.setattr(store, "ping", hangs)
+    report = await asyncio.wait_for(store.health(), 2)
+    assert report["state"] == "down" and report["last_error"] == "no answer within 0.2 s"

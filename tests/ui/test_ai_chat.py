@@ -88,7 +88,7 @@ async def test_streams_in_place_with_a_cursor_and_disabled_input_then_stop_abort
         await until(lambda: len(chat.answer) > len(grown))
         assert chat.interface.objects[-1] is reply  # one message, updated in place
         assert shown(reply) is pane and grown.split()[-1] in pane.object  # one pane, too
-        assert chat.stop()
+        assert chat.stop_answer()
         await until(lambda: not chat.streaming)
         await asyncio.wait_for(fake.closed.wait(), 2)
     frozen = reply.object

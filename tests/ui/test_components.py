@@ -11,12 +11,25 @@ import panel as pn
 import pytest
 from bokeh.document import Document
 
+from dashboard.ai import DemoProvider
 from dashboard.app import create_dashboard
+from dashboard.client import UserConnection
 from dashboard.core.connection import ConnectionState, ConnectionStatus
 from dashboard.core.events import Event
 from dashboard.demo import CHANNELS, SERVICES, DemoSource
 from dashboard.hub import Hub, HubStream
-from dashboard.ui import ConnectionBadge, LiveChart, LiveFeed, StreamSource
+from dashboard.ui import (
+    AIChat,
+    ChatRoom,
+    ConnectionBadge,
+    LiveChart,
+    LiveFeed,
+    NamePicker,
+    NotificationCenter,
+    PresenceList,
+    StreamSource,
+    TypingIndicator,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -43,7 +56,7 @@ async def source(hub: Hub) -> AsyncIterator[StreamSource]:
 
 
 async def started(source: StreamSource) -> StreamSource:
-    source.start()
+    await source.start()
     await wait_for(lambda: source.status.connected)
     return source
 
@@ -88,7 +101,7 @@ async def test_source_shares_one_subscription_and_batches(hub: Hub, source: Stre
     LiveChart(source=source)
     ConnectionBadge(source=source)
     await started(source)
-    source.start()  # idempotent
+    await source.start()  # idempotent
     assert hub.stats().subscribers == 1
 
     for i in range(100):  # published without yielding: ready together, delivered together
@@ -123,7 +136,7 @@ async def test_a_stopped_source_cannot_restart(hub: Hub) -> None:
     source = StreamSource(HubStream(hub, ["metrics"]))
     await source.stop()
     with pytest.raises(RuntimeError):
-        source.start()
+        await source.start()
 
 
 # -- LiveFeed ------------------------------------------------------------------------------
@@ -399,6 +412,29 @@ async def test_components_take_the_layout_parameters_of_any_panel_object(hub: Hu
     assert stretched.sizing_mode == "stretch_width"  # the default
     assert any(v.sizing_mode == "stretch_width" for v in stretched.select() if v is not stretched)
     await source.aclose()
+
+
+def _offline_connection() -> UserConnection:
+    # Nothing connects until start(): rendering needs no server.
+    return UserConnection("http://127.0.0.1:9", "key", "token")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ChatRoom(connection=_offline_connection()),
+    lambda: NotificationCenter(connection=_offline_connection(), toasts=None),
+    lambda: AIChat(provider=DemoProvider()),
+    lambda: TypingIndicator(),
+    lambda: PresenceList(),
+    lambda: NamePicker(),
+])  # fmt: skip
+def test_the_team_components_take_the_layout_parameters_too(make) -> None:
+    component = make()
+    component.param.update(sizing_mode="fixed", width=333, height=222, margin=(4, 8))
+    component.get_root(Document())
+    rendered = [view for view in component.select() if view is not component]
+    assert ("fixed", 333, 222, (4, 8)) in {
+        (v.sizing_mode, v.width, v.height, v.margin) for v in rendered
+    }
 
 
 def test_a_connection_badge_names_what_it_watches() -> None:

@@ -44,7 +44,7 @@ async def test_a_cursor_from_another_epoch_is_a_marker_in_the_feed(hub: Hub) -> 
     source = StreamSource(stream)
     feed = LiveFeed(source=source)
     other = LiveFeed(source=source, channels=["deploys"])  # not its channel: no marker
-    source.start()
+    await source.start()
     try:
         await until(lambda: source.resets_received == 1)
         await hub.publish("alerts", "alert", {"value": 1})
@@ -67,7 +67,7 @@ async def test_a_slow_consumer_past_the_history_sees_how_many_events_it_missed()
         source = StreamSource(stream)
         feed = LiveFeed(source=source, max_items=100)
         chart = LiveChart(source=source, channel="metrics", field="value", group_by="service")
-        source.start()
+        await source.start()
         try:
             await until(lambda: source.status.connected)
             await hub.publish("metrics", "cpu", {"service": "api", "value": 1})
@@ -122,7 +122,7 @@ async def test_an_upstream_restart_in_feed_mode_marks_the_gap_and_breaks_the_lin
     chart = LiveChart(source=source, channel="metrics", field="value", group_by="service")
     try:
         async with dashboard_process("--no-demo", env=env, port=port) as upstream:
-            source.start()
+            await source.start()
             await until(lambda: source.status.connected, timeout=10)
             for value in (1, 2):
                 await publish(upstream.url, value)

@@ -2,8 +2,9 @@
 
 A backend stores each channel's history and assigns offsets; the :class:`~dashboard.hub.Hub`
 owns fan-out to its local subscribers, written once for every backend. The memory backend
-delivers synchronously inside :meth:`Backend.append`; a networked backend (Redis, later)
-delivers whatever any process appended, from its listener task.
+delivers synchronously inside :meth:`Backend.append`; a networked backend (Redis) delivers
+whatever any process appended, from its listener task, for the channels the hub
+:meth:`~Backend.watch` (those with local subscribers).
 
 **The promise every backend keeps: a resume is exact, or it says so.** Each channel's history
 has an *epoch*, which names one unbroken history of that channel; offsets are comparable only
@@ -24,18 +25,30 @@ from ...core.cursor import Position
 from ...core.events import Event
 
 Deliver = Callable[[Event], None]
+#: Called with a channel whose live delivery has a gap that history cannot fill (a networked
+#: backend reconnected after the channel's history was lost): its subscribers must resume.
+Lost = Callable[[str], None]
 
 
 class Backend(abc.ABC):
-    """Seven methods; every backend passes the same shared test suite."""
+    """Seven abstract methods and a few hooks with defaults; every backend passes the same
+    shared test suite."""
 
     #: Identifies this backend instance (a process's hub); new channel histories usually
     #: start in it, so that stream ids stay short.
     epoch: str
 
     @abc.abstractmethod
-    async def start(self, deliver: Deliver) -> None:
-        """Call ``deliver(event)`` for every appended event, in offset order per channel."""
+    async def start(self, deliver: Deliver, lost: Lost | None = None) -> None:
+        """Call ``deliver(event)`` for every appended event, in offset order per channel.
+
+        ``lost(channel)`` is called when delivery of a watched channel had a gap that its
+        history can no longer fill (see :data:`Lost`); a backend that never loses live
+        events never calls it.
+
+        Raises:
+            BackendUnavailable: the backend's storage cannot be reached.
+        """
 
     @abc.abstractmethod
     async def stop(self) -> None:
@@ -84,3 +97,43 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def channels(self) -> list[str]:
         """Names of the channels that currently hold history."""
+
+    # -- hooks with defaults: a backend in one process needs none of them -----------------
+
+    async def watch(self, channel: str) -> None:
+        """Deliver ``channel``'s events to this process from now on (idempotent).
+
+        The hub calls it before it reads a new subscriber's position, so that no event
+        falls between the two. A networked backend subscribes to the channel's messages and
+        returns once its server confirmed; the memory backend delivers everything anyway.
+
+        Raises:
+            BackendUnavailable: the backend's storage cannot be reached.
+        """
+        return None
+
+    def unwatch(self, channel: str) -> None:
+        """``channel`` has no local subscribers any more: stop delivering it (may take
+        effect later; a later :meth:`watch` wins)."""
+        return None
+
+    def health(self) -> dict[str, object]:
+        """What ``/api/health`` reports under ``backend``: at least ``kind`` and ``state``
+        (``"ok"``, or ``"down"`` while the backend's storage cannot be reached)."""
+        return {"kind": type(self).__name__, "state": "ok"}
+
+    async def wait_available(self) -> None:
+        """Return once the backend can be used (at once for one that is never down)."""
+        return None
+
+    def check_available(self) -> None:
+        """Refuse at once while the backend is known to be down, without a round trip.
+
+        A service that commits to a store, then publishes (chat, notifications) calls it
+        before the write, so that an outage it already knows of answers 503 with nothing
+        written, rather than a committed write whose live event is lost.
+
+        Raises:
+            BackendUnavailable: the backend is down now.
+        """
+        return None

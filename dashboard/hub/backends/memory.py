@@ -10,7 +10,7 @@ from collections.abc import Callable
 from ...core.cursor import Position
 from ...core.events import Event
 from ...core.history import ChannelHistory, HistoryLimits
-from .base import Backend, Deliver
+from .base import Backend, Deliver, Lost
 
 
 class MemoryBackend(Backend):
@@ -38,8 +38,8 @@ class MemoryBackend(Backend):
         self._deliver: Deliver | None = None
         self._forgotten = 0  # histories evicted so far: the epoch of those created from now
 
-    async def start(self, deliver: Deliver) -> None:
-        self._deliver = deliver
+    async def start(self, deliver: Deliver, lost: Lost | None = None) -> None:
+        self._deliver = deliver  # nothing is ever lost in transit: ``lost`` is never called
 
     async def stop(self) -> None:
         self._deliver = None
@@ -95,6 +95,9 @@ class MemoryBackend(Backend):
             self._histories.popitem(last=False)
             self._forgotten += 1
         return history
+
+    def health(self) -> dict[str, object]:
+        return {"kind": "memory", "state": "ok"}
 
     async def channels(self) -> list[str]:
         return list(self._histories)

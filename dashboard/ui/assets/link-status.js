@@ -55,6 +55,9 @@
     "padding:3px 10px;border-radius:999px;font:600 12px/1.6 system-ui,sans-serif;" +
     "box-shadow:0 1px 3px rgba(0,0,0,.25);color:#b45309;background:#fef3c7}" +
     '#dashboard-link[data-state="connected"]{color:#15803d;background:#dcfce7}' +
+    // Room below the page's end, so that the badge never covers its last controls (the AI
+    // chat's Send on a phone); whichever box scrolls, the page's or the template's main.
+    "body,#main{padding-bottom:44px}" +
     '#dashboard-link[data-state="disconnected"],#dashboard-link[data-state="refused"]' +
     "{color:#b91c1c;background:#fee2e2}" +
     // What the server rendered is stale: dim it (opacity keeps fixed elements in place).

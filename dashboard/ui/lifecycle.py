@@ -1,0 +1,149 @@
+"""One life cycle for every component: ``await start()``, ``await stop()``, and a stop that
+comes by itself when a served session ends.
+
+Components that hold something live (a subscription, a room, an inbox, a streaming answer)
+have ``async def start()`` and ``async def stop()``; ``stop()`` is idempotent and safe before
+``start()``. Started inside a served session (``pn.state.onload`` of ``panel serve app.py``,
+or the dashboard's own page), a component registers its ``stop`` with :func:`on_session_end`,
+so nothing outlives the page: not an SSE connection, not a room's presence.
+
+A session ends, for this purpose, at the first of:
+
+* its browser leaving: the session's connection count falls to zero after having been
+  positive (a closed tab, a reload, a lost network). Bokeh keeps such a session for
+  ``unused_session_lifetime`` (15 s by default, checked every 17 s), so waiting for it would
+  keep presence and streams alive for up to half a minute; the count is polled every
+  :data:`LEAVE_POLL_INTERVAL` seconds instead, because Bokeh has no hook for it.
+* Bokeh destroying the session (``Document.on_session_destroyed``), for a session whose
+  browser never connected.
+
+Outside a served session (a notebook, a script, a test) nothing ends by itself: the caller
+stops what it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import panel as pn
+from bokeh.document import Document
+
+from .tasks import BackgroundTasks, Scheduled
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two looks at whether the browser is still connected.
+LEAVE_POLL_INTERVAL = 0.5
+
+SessionCallback = Callable[[], Any]
+
+
+def connection_count(document: Document | None) -> int | None:
+    """How many browser connections the server session of ``document`` has; ``None`` when
+    ``document`` is not shown by a server session (yet)."""
+    context = getattr(document, "session_context", None)
+    session = getattr(context, "session", None)
+    count = getattr(session, "connection_count", None)
+    return count if isinstance(count, int) else None
+
+
+def session_detached(document: Document | None) -> bool:
+    """Whether ``document`` belongs to a server session that no browser is connected to.
+
+    Writing to such a session only logs "Failed sending message as connection was closed".
+    """
+    return connection_count(document) == 0
+
+
+def on_session_end(callback: SessionCallback) -> Callable[[], None]:
+    """Call ``callback()`` once when the current served session ends (see the module doc).
+
+    ``callback`` may return a coroutine; it then runs as a task. Outside a served session
+    nothing is watched.
+
+    Returns:
+        A function that forgets ``callback`` without calling it (e.g. in ``stop()``).
+    """
+    document = pn.state.curdoc
+    if document is None or document.session_context is None:
+        return lambda: None
+    ending = _ENDINGS.get(document)
+    if ending is None:
+        ending = _ENDINGS[document] = _SessionEnding(document)
+    return ending.add(callback)
+
+
+def when_browser_leaves(callback: SessionCallback) -> Callable[[], None]:
+    """Former name of :func:`on_session_end`, which also covers a session Bokeh destroys."""
+    return on_session_end(callback)
+
+
+class _SessionEnding:
+    """The callbacks waiting for one session's end, and the one watcher that calls them."""
+
+    def __init__(self, document: Document) -> None:
+        self._callbacks: list[SessionCallback] = []
+        self._ended = False
+        self._document = weakref.ref(document)
+        self._watcher: Scheduled | None = None
+        try:
+            self._watcher = _TASKS.spawn(self._watch())
+        except RuntimeError:
+            # No running loop (e.g. an app script run from a thread): the session's
+            # destruction still ends it, only later.
+            log.debug("no running loop: the session ends when Bokeh destroys it")
+        document.on_session_destroyed(lambda _context: self._end("destroyed"))
+
+    def add(self, callback: SessionCallback) -> Callable[[], None]:
+        if self._ended:
+            self._call(callback)
+            return lambda: None
+        self._callbacks.append(callback)
+
+        def forget() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return forget
+
+    async def _watch(self) -> None:
+        # First connected, then alone: a session that has not been loaded yet counts 0 too.
+        seen_browser = False
+        while True:
+            count = connection_count(self._document())
+            if count is None and self._document() is None:
+                return
+            if count:
+                seen_browser = True
+            elif seen_browser:
+                break
+            await asyncio.sleep(LEAVE_POLL_INTERVAL)
+        self._end("browser left")
+
+    def _end(self, why: str) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+        callbacks, self._callbacks = self._callbacks, []
+        log.debug("session ended (%s): stopping %d component(s)", why, len(callbacks))
+        for callback in callbacks:
+            self._call(callback)
+
+    @staticmethod
+    def _call(callback: SessionCallback) -> None:
+        try:
+            result = callback()
+            if asyncio.iscoroutine(result):
+                _TASKS.spawn(result)
+        except Exception:
+            log.exception("stopping %r at the end of its session failed", callback)
+
+
+_TASKS = BackgroundTasks()
+_ENDINGS: weakref.WeakKeyDictionary[Document, _SessionEnding] = weakref.WeakKeyDictionary()
