@@ -23,6 +23,10 @@ JupyterLab 4 (Panel 1.9, ipykernel 7) this still leaves the machine or fails:
 * **Cells left at** ``[*]``: ipykernel 7 can give a cell's end to the cell before it when
   comm messages arrive as a cell ends, and "Run All" then never finishes; the kernel is
   guarded against that (:mod:`dashboard.ui.kernel_parents`).
+* **Widgets deaf to typing**: JupyterLab sends a widget's messages on a kernel subshell, where
+  they can overtake the widget's ``comm_open`` and be dropped; Panel's page then waits for ever
+  for their acknowledgement. They are held until the comm opens
+  (:mod:`dashboard.ui.kernel_comms`).
 * **Lost and out-of-order updates** ("reference ... isn't known" in the page's console). The
   page's widget messages arrive on a kernel subshell thread and are handled on the kernel's main
   loop, where the cells and the components' updates run (see :func:`_install_hooks`); and
@@ -55,6 +59,7 @@ from bokeh.models.ui import UIElement
 from panel.io.resources import CDN_DIST, DIST_DIR, LOCAL_DIST
 from panel.io.state import state
 
+from .kernel_comms import hold_early_comm_messages
 from .kernel_parents import keep_cell_parents
 from .tasks import running_loop
 
@@ -269,8 +274,10 @@ def _install_hooks() -> None:
 
 
 def _guard_kernel() -> None:
-    """In an IPython kernel, :func:`~dashboard.ui.kernel_parents.keep_cell_parents`: the
-    widgets' comm messages would otherwise leave "Run All" stuck at a cell (ipykernel 7)."""
+    """In an IPython kernel, :func:`~dashboard.ui.kernel_parents.keep_cell_parents` (the
+    widgets' comm messages would otherwise leave "Run All" stuck at a cell) and
+    :func:`~dashboard.ui.kernel_comms.hold_early_comm_messages` (a widget's first messages,
+    dropped when they overtake its comm_open, would leave it deaf to typing)."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -278,6 +285,7 @@ def _guard_kernel() -> None:
     kernel = getattr(get_ipython(), "kernel", None)
     if kernel is not None:
         keep_cell_parents(kernel)
+        hold_early_comm_messages(kernel)
 
 
 def _run_js(code: str) -> None:

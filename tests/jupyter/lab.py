@@ -12,6 +12,7 @@ The page helpers wait on what a person sees (prompts, text, buttons), never on s
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -136,6 +137,8 @@ class PageWatch:
     def __init__(self) -> None:
         self.outside: list[str] = []
         self.errors: list[str] = []
+        #: The latest other console lines (warnings, logs), for a failure's report.
+        self.console: collections.deque[str] = collections.deque(maxlen=200)
         self.kernel = KernelTrace()
 
     async def attach(self, page: Page) -> None:
@@ -155,6 +158,8 @@ class PageWatch:
     def _console(self, message) -> None:  # playwright's ConsoleMessage
         if message.type == "error":
             self.errors.append(f"{message.text} ({message.location.get('url', '')})")
+        else:
+            self.console.append(f"{message.type}: {message.text[:300]}")
 
 
 class KernelTrace:
@@ -182,6 +187,8 @@ class KernelTrace:
             note += f" {content.get('status')}"
         elif kind == "error":
             note += f" {content.get('ename')}: {str(content.get('evalue'))[:300]}"
+        elif kind == "stream":
+            note += f" {content.get('name')}: {str(content.get('text'))[:2000]!r}"
         if kind.startswith("comm_"):
             note += f" comm={content.get('comm_id', '')[:8]}"
         subshell = header.get("subshell_id")
@@ -269,6 +276,27 @@ async def cell_errors(page: Page) -> list[str]:
 FAILURES = ROOT / "test-failures"
 
 
+#: The state of Panel's comms in the page: each client comm (``window.PyViz.comms``, undefined
+#: when it could not be made), and each CommManager model's queue (blocked, buffered events).
+PANEL_COMMS = """() => {
+  const pyviz = window.PyViz || {};
+  const comms = Object.entries(pyviz.comms || {}).map(([id, comm]) =>
+    `${id.slice(0, 8)}:${comm === undefined ? 'UNDEFINED' : (comm.connected ? 'open' : 'not-open')}`);
+  const managers = [];
+  for (const doc of (window.Bokeh && window.Bokeh.documents) || []) {
+    const models = doc.all_models || (doc._all_models ? doc._all_models.values() : []);
+    for (const model of models) {
+      if (/CommManager/.test(`${model.type} ${model.constructor.__name__}`)) {
+        managers.push(`${(model.client_comm_id || '').slice(0, 8)}: blocked=${model._blocked}`
+          + ` buffered=${(model._event_buffer || []).length}`
+          + ` client_comm=${model._client_comm ? 'yes' : 'NO'}`);
+      }
+    }
+  }
+  return {comms, managers, kernels: Object.keys(pyviz.kernels || {}).length};
+}"""
+
+
 async def report_failure(page: Page, lab: Lab, watch: PageWatch, test: str) -> None:
     """Print, for a failed test's report, the cells' prompts and error outputs, the page's
     console errors and the tail of JupyterLab's log (its kernels' stderr included), and save
@@ -279,6 +307,9 @@ async def report_failure(page: Page, lab: Lab, watch: PageWatch, test: str) -> N
         print(f"--- a cell's error output:\n{error}")
     for error in watch.errors:
         print(f"--- console: {error}")
+    for line in watch.console:
+        print(f"--- console {line}")
+    print(f"--- Panel's comms in the page: {await page.evaluate(PANEL_COMMS)}")
     for unfinished in watch.kernel.unfinished():
         print(f"--- kernel: {unfinished}")
     for message in watch.kernel.messages:

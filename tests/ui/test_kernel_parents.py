@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from dashboard.ui.kernel_parents import keep_cell_parents
-from tests.conftest import skip_or_fail
 
 ROUNDS = 15
 SETUP = """
@@ -27,24 +24,6 @@ GUARD = """
 from dashboard.ui.kernel_parents import keep_cell_parents
 keep_cell_parents(get_ipython().kernel)
 """
-
-
-@pytest.fixture
-async def kernel():
-    try:
-        from jupyter_client.manager import AsyncKernelManager
-    except ImportError:
-        skip_or_fail("jupyter_client is not installed (pip install -e '.[dev]')")
-    manager = AsyncKernelManager(kernel_name="python3")
-    await manager.start_kernel()
-    client = manager.client()
-    client.start_channels()
-    try:
-        await client.wait_for_ready(timeout=60)
-        yield client
-    finally:
-        client.stop_channels()
-        await manager.shutdown_kernel(now=True)
 
 
 async def drain(client, seconds: float = 0.1) -> None:
@@ -91,11 +70,11 @@ async def one_round(client, comm_id: str) -> dict[str, list[str]]:
     return {"first": got[first], "second": got[second]}
 
 
-async def test_each_queued_cell_gets_its_own_idle_and_output(kernel):
-    comm_id = await open_comm(kernel)
-    await drain(kernel, 0.5)
+async def test_each_queued_cell_gets_its_own_idle_and_output(real_kernel):
+    comm_id = await open_comm(real_kernel)
+    await drain(real_kernel, 0.5)
     for _ in range(ROUNDS):
-        got = await one_round(kernel, comm_id)
+        got = await one_round(real_kernel, comm_id)
         assert got["first"].count("idle") == 1 and "second" not in got["first"], got
         assert got["second"].count("idle") == 1 and "second" in got["second"], got
 
