@@ -13,7 +13,9 @@ A session ends, for this purpose, at the first of:
   positive (a closed tab, a reload, a lost network). Bokeh keeps such a session for
   ``unused_session_lifetime`` (15 s by default, checked every 17 s), so waiting for it would
   keep presence and streams alive for up to half a minute; the count is polled every
-  :data:`LEAVE_POLL_INTERVAL` seconds instead, because Bokeh has no hook for it.
+  :data:`LEAVE_POLL_INTERVAL` seconds instead, because Bokeh has no hook for it. A browser
+  that came and went between two looks (a tab closed within half a second) is caught by the
+  stamp Bokeh keeps of a connection's end.
 * Bokeh destroying the session (``Document.on_session_destroyed``), for a session whose
   browser never connected.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +52,19 @@ def connection_count(document: Document | None) -> int | None:
     session = getattr(context, "session", None)
     count = getattr(session, "connection_count", None)
     return count if isinstance(count, int) else None
+
+
+def last_browser_left(document: Document | None) -> float | None:
+    """When a browser connection of ``document``'s server session last closed, on the
+    ``time.monotonic()`` clock; the session's creation while none has. ``None`` without a
+    server session. Bokeh stamps it in milliseconds on that clock
+    (``ServerSession.milliseconds_since_last_unsubscribe``)."""
+    context = getattr(document, "session_context", None)
+    session = getattr(context, "session", None)
+    elapsed = getattr(session, "milliseconds_since_last_unsubscribe", None)  # a property
+    if not isinstance(elapsed, int | float):
+        return None
+    return time.monotonic() - elapsed / 1000
 
 
 def session_detached(document: Document | None) -> bool:
@@ -90,6 +106,7 @@ class _SessionEnding:
         self._ended = False
         self._document = weakref.ref(document)
         self._watcher: Scheduled | None = None
+        log.debug("watching session %s for its end", _session_id(document))
         try:
             self._watcher = _TASKS.spawn(self._watch())
         except RuntimeError:
@@ -112,14 +129,20 @@ class _SessionEnding:
 
     async def _watch(self) -> None:
         # First connected, then alone: a session that has not been loaded yet counts 0 too.
+        # A browser that came and went between two looks (a page closed within half a second
+        # of opening) is seen by the time its connection left, later than at the first look.
         seen_browser = False
+        first_look: float | None = None
         while True:
             count = connection_count(self._document())
             if count is None and self._document() is None:
                 return
+            left = last_browser_left(self._document())
+            if first_look is None:
+                first_look = left
             if count:
                 seen_browser = True
-            elif seen_browser:
+            elif seen_browser or _later(left, first_look):
                 break
             await asyncio.sleep(LEAVE_POLL_INTERVAL)
         self._end("browser left")
@@ -131,7 +154,12 @@ class _SessionEnding:
         if self._watcher is not None:
             self._watcher.cancel()
         callbacks, self._callbacks = self._callbacks, []
-        log.debug("session ended (%s): stopping %d component(s)", why, len(callbacks))
+        log.debug(
+            "session %s ended (%s): stopping %d component(s)",
+            _session_id(self._document()),
+            why,
+            len(callbacks),
+        )
         for callback in callbacks:
             self._call(callback)
 
@@ -143,6 +171,16 @@ class _SessionEnding:
                 _TASKS.spawn(result)
         except Exception:
             log.exception("stopping %r at the end of its session failed", callback)
+
+
+def _session_id(document: Document | None) -> str:
+    context = getattr(document, "session_context", None)
+    return str(getattr(context, "id", "?"))[:12]
+
+
+def _later(when: float | None, than: float | None) -> bool:
+    # Two readings of one stamp differ by float rounding: a millisecond apart is later.
+    return when is not None and than is not None and when > than + 0.001
 
 
 _TASKS = BackgroundTasks()
