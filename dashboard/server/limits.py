@@ -36,6 +36,9 @@ class Limits:
         messages_per_minute, messages_burst: chat messages posted, edited or deleted
             (``/api/rooms/{room}/messages...``) per user.
         new_rooms_per_minute, new_rooms_burst: rooms created (by a first message) per user.
+        pages_per_minute, pages_burst: page loads (``GET`` of the dashboard's page, each of
+            which builds a Panel session, about 0.5 s of CPU) per client address, in this
+            process: the CPU they cost is the process's own.
         body_timeout: seconds a client has to send a request body it announced; a client that
             stalls (a "slowloris") is disconnected instead of holding the connection.
         idle_timeout: seconds a connection may wait for (the rest of) a request's headers.
@@ -60,6 +63,8 @@ class Limits:
     messages_burst: int = 20
     new_rooms_per_minute: float = 2.0
     new_rooms_burst: int = 5
+    pages_per_minute: float = 30.0
+    pages_burst: int = 20
     body_timeout: float = 30.0
     idle_timeout: float = 120.0
     dead_peer_timeout: float = 120.0
@@ -98,6 +103,8 @@ class RateLimiters:
     login: RateLimiter = field(init=False)
     messages: RateLimiter = field(init=False)
     new_rooms: RateLimiter = field(init=False)
+    #: Never shared through Redis: a page's cost is the CPU of the process that builds it.
+    pages: KeyedRateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         limits = self.limits
@@ -111,6 +118,7 @@ class RateLimiters:
         self.login = KeyedRateLimiter(limits.login_per_minute / 60, limits.login_burst)
         self.messages = KeyedRateLimiter(limits.messages_per_minute / 60, limits.messages_burst)
         self.new_rooms = KeyedRateLimiter(limits.new_rooms_per_minute / 60, limits.new_rooms_burst)
+        self.pages = KeyedRateLimiter(limits.pages_per_minute / 60, limits.pages_burst)
 
 
 async def acquire(limiter: RateLimiter, key: str) -> float:
@@ -134,9 +142,14 @@ async def take(limiter: RateLimiter, key: str, what: str) -> None:
     wait = await acquire(limiter, key)
     if not wait:
         return
+    raise too_many(limiter, wait, what)
+
+
+def too_many(limiter: RateLimiter, wait: float, what: str) -> ApiError:
+    """The 429 for a limit that said wait ``wait`` seconds."""
     seconds = math.ceil(wait)
     per_minute = round(limiter.rate * 60, 1)
-    raise ApiError(
+    return ApiError(
         429,
         "rate_limited",
         f"too many {what}: at most {limiter.burst} at once and {per_minute:g} per minute; "

@@ -43,6 +43,7 @@ from .headers import security_headers
 from .hosts import refuse_foreign_hosts
 from .limits import Limits, RateLimiters
 from .login import LoginProvider, read_credentials
+from .pages import limit_page_loads
 from .pusher_app import DEFAULT_APP_ID, DEFAULT_APP_KEY, PusherApp
 from .pusher_ws import close_all
 from .routes import LINK_STATUS, NARROW_SIDEBAR, OFFLINE_ICONS, api_routes
@@ -371,7 +372,8 @@ class DashboardServer:
                     exc.errno, f"port {self.port} on {self.address} is in use"
                 ) from None
             raise
-        refuse_foreign_hosts(self._server._tornado, self.ctx)  # Bokeh's Tornado application
+        limit_page_loads(self._server._tornado, self.ctx, pages)  # Bokeh's Tornado application
+        refuse_foreign_hosts(self._server._tornado, self.ctx)  # first of all rules
         self._server.start()
 
     def _use_kept_secrets(self, kept: ServerSecrets) -> None:
