@@ -9,13 +9,13 @@ so nothing outlives the page: not an SSE connection, not a room's presence.
 
 A session ends, for this purpose, at the first of:
 
-* its browser leaving: the session's connection count falls to zero after having been
-  positive (a closed tab, a reload, a lost network). Bokeh keeps such a session for
+* its browser leaving: the session has no connection left and a connection has ended (a
+  closed tab, a reload, a lost network). Bokeh keeps such a session for
   ``unused_session_lifetime`` (15 s by default, checked every 17 s), so waiting for it would
-  keep presence and streams alive for up to half a minute; the count is polled every
-  :data:`LEAVE_POLL_INTERVAL` seconds instead, because Bokeh has no hook for it. A browser
-  that came and went between two looks (a tab closed within half a second) is caught by the
-  stamp Bokeh keeps of a connection's end.
+  keep presence and streams alive for up to half a minute; the session's connection count and
+  Bokeh's stamp of its last connection's end are read every :data:`LEAVE_POLL_INTERVAL`
+  seconds instead, because Bokeh has no hook for it. The stamp also catches a browser that
+  came and went between two looks (a tab closed within half a second).
 * Bokeh destroying the session (``Document.on_session_destroyed``), for a session whose
   browser never connected.
 
@@ -128,21 +128,20 @@ class _SessionEnding:
         return forget
 
     async def _watch(self) -> None:
-        # First connected, then alone: a session that has not been loaded yet counts 0 too.
-        # A browser that came and went between two looks (a page closed within half a second
-        # of opening) is seen by the time its connection left, later than at the first look.
-        seen_browser = False
+        # The browser has left once the session has no connection and Bokeh has stamped a
+        # connection's end later than at the first look. So a session not loaded yet (no
+        # connection either) goes on, and a browser that came and went between two looks (a
+        # tab closed within half a second) is caught all the same.
         first_look: float | None = None
         while True:
-            count = connection_count(self._document())
-            if count is None and self._document() is None:
+            document = self._document()
+            if document is None:
                 return
-            left = last_browser_left(self._document())
+            count, left = connection_count(document), last_browser_left(document)
+            del document  # the session, not this watcher, keeps it alive
             if first_look is None:
                 first_look = left
-            if count:
-                seen_browser = True
-            elif seen_browser or _later(left, first_look):
+            if count == 0 and _later(left, first_look):
                 break
             await asyncio.sleep(LEAVE_POLL_INTERVAL)
         self._end("browser left")
